@@ -1,0 +1,91 @@
+// Package echo defines what every echo server in this project is: the Server
+// life cycle (modelled on net/http.Server), the two protocols of SPEC.md, the
+// prefix template, and ServeConn, the one connection handler that the
+// reference servers share.
+package echo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+)
+
+// ErrServerClosed is returned by Serve after Shutdown or Close.
+var ErrServerClosed = errors.New("echo: server closed")
+
+// Server is the interface every implementation satisfies, ours or a user's.
+//
+// Serve accepts connections on ln until Shutdown or Close and then returns
+// ErrServerClosed. Shutdown stops accepting at once, lets in-flight
+// connections finish, and returns when every resource the server holds
+// (goroutines, descriptors, child processes) is released, or with ctx.Err()
+// when ctx ends first.
+type Server interface {
+	Serve(ln net.Listener) error
+	Shutdown(ctx context.Context) error
+}
+
+// Protocol is one of the two echo protocols of SPEC.md.
+type Protocol int
+
+const (
+	// Stream is RFC 862: every byte comes back as it arrives; a half-close
+	// from the client ends the connection.
+	Stream Protocol = iota
+	// Oneshot is the seed's handler: one message, one reply, close.
+	Oneshot
+)
+
+func (p Protocol) String() string {
+	switch p {
+	case Stream:
+		return "stream"
+	case Oneshot:
+		return "oneshot"
+	}
+	return fmt.Sprintf("Protocol(%d)", int(p))
+}
+
+// ParseProtocol parses "stream" or "oneshot".
+func ParseProtocol(s string) (Protocol, error) {
+	switch s {
+	case "stream":
+		return Stream, nil
+	case "oneshot":
+		return Oneshot, nil
+	}
+	return 0, fmt.Errorf("unknown protocol %q (want stream or oneshot)", s)
+}
+
+// Defaults of SPEC.md for the oneshot protocol.
+const (
+	DefaultMaxMsg = 1024
+	// DefaultQuiet is how long a oneshot server waits for more of a message
+	// after the last bytes arrived. It must exceed the pauses of SPEC.md
+	// ONESHOT-4 (20 ms) and stay well below the reply deadline of ONESHOT-1.
+	DefaultQuiet = 100 * time.Millisecond
+)
+
+// Config is what an echo server speaks.
+type Config struct {
+	Protocol Protocol
+	Prefix   Template      // written once per connection before the echoed data
+	MaxMsg   int           // oneshot: largest message; 0 means DefaultMaxMsg
+	Quiet    time.Duration // oneshot: end of message after this much silence; 0 means DefaultQuiet
+}
+
+func (c Config) maxMsg() int {
+	if c.MaxMsg > 0 {
+		return c.MaxMsg
+	}
+	return DefaultMaxMsg
+}
+
+func (c Config) quiet() time.Duration {
+	if c.Quiet > 0 {
+		return c.Quiet
+	}
+	return DefaultQuiet
+}

@@ -1,0 +1,42 @@
+package forking_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/echoconform/echoconform/echo"
+	"github.com/echoconform/echoconform/impl/forking"
+	"github.com/echoconform/echoconform/impl/internal/impltest"
+)
+
+// TestMain lets the test binary serve as the child of a forking server:
+// Init must come before anything else.
+func TestMain(m *testing.M) {
+	forking.Init()
+	// Under -race every process sleeps atexit_sleep_ms (1 s) before it
+	// exits; children inherit the environment captured by forking.New, and
+	// without this each Shutdown would wait a second for its last child.
+	// Ignored without -race.
+	if err := os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0")); err != nil {
+		panic(err)
+	}
+	goleak.VerifyTestMain(m)
+}
+
+var model = impltest.Model{
+	Fork: true,
+	New:  func(cfg echo.Config) impltest.Server { return forking.New(cfg) },
+}
+
+func TestStreamExact(t *testing.T)      { impltest.StreamExact(t, model) }
+func TestHalfClose(t *testing.T)        { impltest.HalfClose(t, model) }
+func TestInteractive(t *testing.T)      { impltest.Interactive(t, model) }
+func TestOneshot(t *testing.T)          { impltest.Oneshot(t, model) }
+func TestPIDs(t *testing.T)             { impltest.PIDs(t, model) }
+func TestConcurrent64(t *testing.T)     { impltest.Concurrent(t, model, 64) }
+func TestShutdownGraceful(t *testing.T) { impltest.ShutdownGraceful(t, model) }
+func TestShutdownExpired(t *testing.T)  { impltest.ShutdownExpired(t, model) }
+func TestLeaks200(t *testing.T)         { impltest.Leaks(t, model, 200) }

@@ -1,0 +1,214 @@
+// Package impltest holds what the tests of the reference servers share:
+// starting a server on a loopback listener, dialing it, exchanging data
+// with deadlines, and the checks that both models must pass. It is imported
+// only by tests.
+package impltest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/echoconform/echoconform/echo"
+	"github.com/echoconform/echoconform/internal/proc"
+)
+
+const (
+	// D is the deadline of SPEC.md: a reply that has not come within D is
+	// a failure.
+	D = 2 * time.Second
+	// Timeout bounds what the spec does not time (bulk transfers, a
+	// graceful Shutdown), so that a bug fails a test instead of hanging it.
+	Timeout = 10 * time.Second
+	// tick is the polling interval of Eventually.
+	tick = 5 * time.Millisecond
+)
+
+// Prefix is the template the tests use unless they test the template itself.
+var Prefix = echo.MustParseTemplate("{pid}/{ppid}: ")
+
+// Server is what both reference servers are.
+type Server interface {
+	echo.Server
+	Close() error
+}
+
+// Model describes one reference server to the shared tests.
+type Model struct {
+	// Fork is true when each connection is served by a child process of
+	// the test process, false when it is served inside it.
+	Fork bool
+	New  func(echo.Config) Server
+}
+
+// CheckValues checks the {pid} and {ppid} a reply carried against the
+// model (SPEC.md PREFIX-2, PREFIX-3).
+func (m Model) CheckValues(t testing.TB, v echo.Values) {
+	t.Helper()
+	if m.Fork {
+		require.NotEqual(t, os.Getpid(), v.PID, "fork: {pid} is the server's own PID")
+		require.Positive(t, v.PID, "fork: {pid}")
+		require.Equal(t, os.Getpid(), v.PPID, "fork: {ppid} is not the server's PID")
+		return
+	}
+	require.Equal(t, os.Getpid(), v.PID, "thread: {pid} is not the server's PID")
+	require.Equal(t, os.Getppid(), v.PPID, "thread: {ppid} is not the server's parent")
+}
+
+// VerifyNone checks, after every other cleanup of t has run, that no
+// goroutine is left. Call it first in a test that is not parallel.
+func VerifyNone(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+}
+
+// Running is a server serving a loopback listener.
+type Running struct {
+	Server Server
+	Addr   string
+	served chan error
+	done   bool
+	err    error
+}
+
+// Start serves cfg with a new server of model m on 127.0.0.1 and registers
+// a cleanup that shuts it down and checks that Serve returned
+// echo.ErrServerClosed. Dial before Start's cleanup runs: connections
+// registered later are closed first.
+func Start(t testing.TB, m Model, cfg echo.Config) *Running {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	r := &Running{Server: m.New(cfg), Addr: ln.Addr().String(), served: make(chan error, 1)}
+	go func() { r.served <- r.Server.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+		defer cancel()
+		select {
+		case err := <-r.Shutdown(ctx):
+			assert.NoError(t, err, "Shutdown at cleanup")
+		case <-time.After(Timeout + D):
+			assert.Fail(t, "Shutdown at cleanup did not return after its context ended")
+		}
+		assert.ErrorIs(t, r.ServeErr(t), echo.ErrServerClosed, "Serve's result")
+	})
+	return r
+}
+
+// Shutdown calls the server's Shutdown in a goroutine and delivers its
+// result, so that a test can bound the wait.
+func (r *Running) Shutdown(ctx context.Context) <-chan error {
+	shut := make(chan error, 1)
+	go func() { shut <- r.Server.Shutdown(ctx) }()
+	return shut
+}
+
+// ServeErr waits (at most Timeout) for Serve to return and returns its
+// result. Call it only after shutdown has started.
+func (r *Running) ServeErr(t testing.TB) error {
+	t.Helper()
+	if !r.done {
+		select {
+		case r.err = <-r.served:
+		case <-time.After(Timeout):
+			r.err = errors.New("impltest: Serve did not return")
+		}
+		r.done = true
+	}
+	return r.err
+}
+
+// Dial connects to the server, gives the connection a deadline of Timeout
+// and registers its Close as a cleanup.
+func (r *Running) Dial(t testing.TB) *net.TCPConn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", r.Addr, D)
+	require.NoError(t, err, "dial %s", r.Addr)
+	tc := c.(*net.TCPConn)
+	t.Cleanup(func() { _ = tc.Close() })
+	require.NoError(t, tc.SetDeadline(time.Now().Add(Timeout)))
+	return tc
+}
+
+// Refused reports whether a new connection to the server is refused. A
+// connection that is accepted is closed at once; one that the listener
+// resets as it closes counts as not refused yet.
+func (r *Running) Refused(t testing.TB) bool {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", r.Addr, D)
+	if err == nil {
+		_ = c.Close()
+		return false
+	}
+	if errors.Is(err, syscall.ECONNRESET) {
+		return false // queued in the backlog of a listener being closed
+	}
+	require.ErrorIs(t, err, syscall.ECONNREFUSED, "dial %s after shutdown", r.Addr)
+	return true
+}
+
+// Eventually polls cond every few milliseconds until it reports true, and
+// fails the test with cond's last reason when that takes longer than within.
+func Eventually(t testing.TB, within time.Duration, cond func() (ok bool, why string)) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	ticker := time.NewTicker(tick)
+	defer ticker.Stop()
+	for {
+		ok, why := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			require.Failf(t, "condition not met in time", "after %v: %s", within, why)
+		}
+		<-ticker.C
+	}
+}
+
+// FDs returns the test process's open descriptors after two garbage
+// collections, which release the splice pipes io.Copy keeps in a
+// sync.Pool. The pipes are closed by cleanups that run asynchronously after
+// the collection, so one reading may still count some of them: use
+// SettledFDs for a baseline, and poll a comparison with Eventually.
+func FDs(t testing.TB) int {
+	t.Helper()
+	runtime.GC()
+	runtime.GC()
+	info, err := proc.Read(os.Getpid())
+	require.NoError(t, err)
+	return info.FDs
+}
+
+// SettledFDs returns FDs once three readings in a row agree.
+func SettledFDs(t testing.TB) int {
+	t.Helper()
+	last, same := -1, 0
+	Eventually(t, D, func() (bool, string) {
+		n := FDs(t)
+		if n == last {
+			same++
+		} else {
+			last, same = n, 1
+		}
+		return same == 3, fmt.Sprintf("descriptor count does not settle: last %d", n)
+	})
+	return last
+}
+
+// Children returns the live and zombie children of the test process.
+func Children(t testing.TB) []int {
+	t.Helper()
+	kids, err := proc.Children(os.Getpid())
+	require.NoError(t, err)
+	return kids
+}
