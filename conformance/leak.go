@@ -1,0 +1,212 @@
+package conformance
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/echoconform/echoconform/internal/proc"
+)
+
+func init() {
+	register("LEAK-1", check{applies: needsProcess, run: func(ck *checker) { ck.rounds().judgeZombies(ck) }})
+	register("LEAK-2", check{applies: needsProcess, run: func(ck *checker) { ck.rounds().judgeFDs(ck) }})
+	register("LEAK-3", check{applies: needsProcess, run: func(ck *checker) { ck.rounds().judgeChildren(ck) }})
+	register("LEAK-4", check{applies: needsProcess, run: testThreads})
+}
+
+// Rounds of the leak checks: a warm-up round, then leakRounds rounds of
+// leakConns connections each, the server read at rest after each.
+const (
+	leakRounds = 4
+	leakConns  = 16
+)
+
+// reading is the server's resources at one moment.
+type reading struct {
+	FDs, Threads, Children, Zombies, Goroutines int
+}
+
+func (r reading) String() string {
+	return fmt.Sprintf("%d descriptors, %d threads, %d live children, %d zombies", r.FDs, r.Threads, r.Children, r.Zombies)
+}
+
+// read reads the server; an in-process server is this whole process, read
+// after two garbage collections (Go frees pooled splice pipes only then).
+func (ck *checker) read() reading {
+	in := ck.server()
+	pid := in.pid
+	var r reading
+	if in.srv != nil {
+		runtime.GC()
+		runtime.GC()
+		r.Goroutines = runtime.NumGoroutine()
+		pid = os.Getpid()
+	}
+	info, err := proc.Read(pid)
+	if err != nil {
+		ck.Fatalf("reading the server process %d: %v", pid, err)
+	}
+	r.FDs, r.Threads = info.FDs, info.Threads
+	r.Children = len(liveChildren(pid))
+	z, _ := proc.Zombies(pid)
+	r.Zombies = len(z)
+	return r
+}
+
+// roundsObs is the server read at rest, before and after rounds of
+// connections.
+type roundsObs struct {
+	base   reading
+	after  []reading // one per round
+	failed error     // a connection that failed during the rounds
+}
+
+// rounds serves rounds of concurrent connections and reads the server at
+// rest after each: once children and zombies are back to baseline, or D
+// has passed.
+func (ck *checker) rounds() *roundsObs {
+	obs := &roundsObs{}
+	round := func() {
+		// Four at a time: a listen backlog of 5 (Python's default) must not
+		// turn the rounds into SYN retransmits.
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		sem := make(chan struct{}, 4)
+		for i := 0; i < leakConns; i++ {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				if err := ck.quickExchange(i); err != nil {
+					mu.Lock()
+					if obs.failed == nil {
+						obs.failed = err
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		ck.closeConns()
+	}
+	// At rest: children, zombies and goroutines back to baseline, and the
+	// descriptors back to baseline or steady (a pool keeps some).
+	atRest := func() reading {
+		var r, prev reading
+		ck.poll(ck.o.d(), func() bool {
+			prev, r = r, ck.read()
+			return r.Children <= obs.base.Children && r.Zombies == 0 && r.Goroutines <= obs.base.Goroutines &&
+				(r.FDs <= obs.base.FDs || r.FDs == prev.FDs)
+		})
+		return r
+	}
+	round() // warm-up: runtimes allocate lazily on their first connections
+	obs.base = ck.read()
+	ck.poll(ck.o.d(), func() bool { obs.base = ck.read(); return obs.base.Zombies == 0 })
+	for i := 0; i < leakRounds; i++ {
+		round()
+		obs.after = append(obs.after, atRest())
+	}
+	if obs.failed != nil {
+		ck.Logf("a connection failed during the rounds: %v", obs.failed)
+	}
+	return obs
+}
+
+func (o *roundsObs) summary() string {
+	s := fmt.Sprintf("at rest before: %v", o.base)
+	for i, r := range o.after {
+		s += fmt.Sprintf("\n  after round %d (%d connections in all): %v", i+1, (i+1)*leakConns, r)
+	}
+	return s
+}
+
+// growth is how much a count grew from the first round to the last: a
+// leak per connection grows with every round, a pool or plateau does not.
+func (o *roundsObs) growth(f func(reading) int) int {
+	return f(o.after[len(o.after)-1]) - f(o.after[0])
+}
+
+func (o *roundsObs) judgeZombies(ck *checker) {
+	for i, r := range o.after {
+		if r.Zombies > 0 {
+			ck.Fatalf("%d zombie children of the server remained %v after round %d closed: children are not reaped\n  %s", r.Zombies, ck.o.d(), i+1, o.summary())
+		}
+	}
+}
+
+func (o *roundsObs) judgeFDs(ck *checker) {
+	slack := 2*leakConns + 4 // pools such as Go's splice pipes, bounded by concurrency
+	last := o.after[len(o.after)-1]
+	if g := o.growth(func(r reading) int { return r.FDs }); g > leakConns/4 {
+		ck.Fatalf("open descriptors grew by %d over %d connections: about %.1f per connection\n  %s",
+			g, (leakRounds-1)*leakConns, float64(g)/float64((leakRounds-1)*leakConns), o.summary())
+	}
+	if last.FDs > o.base.FDs+slack {
+		ck.Fatalf("open descriptors did not return to baseline: %d at rest before, %d after\n  %s", o.base.FDs, last.FDs, o.summary())
+	}
+}
+
+func (o *roundsObs) judgeChildren(ck *checker) {
+	for i, r := range o.after {
+		if r.Children > o.base.Children {
+			ck.Fatalf("%d live children after round %d closed, %d at rest before: children outlive their connections\n  %s", r.Children, i+1, o.base.Children, o.summary())
+		}
+	}
+}
+
+// testThreads tests that threads (and, in-process, goroutines) do not grow
+// with the connections served, and that no goroutine of an in-process
+// server outlives Shutdown (LEAK-4).
+func testThreads(ck *checker) {
+	var ignore goleak.Option
+	if ck.target.kind == inProcess {
+		ignore = goleak.IgnoreCurrent()
+	}
+	o := ck.rounds()
+	if g := o.growth(func(r reading) int { return r.Threads }); g > leakConns/4 {
+		ck.Fatalf("threads grew by %d over %d connections\n  %s", g, (leakRounds-1)*leakConns, o.summary())
+	}
+	in := ck.server()
+	if in.srv == nil {
+		return
+	}
+	if g := o.growth(func(r reading) int { return r.Goroutines }); g > leakConns/4 {
+		ck.Fatalf("goroutines grew by %d over %d connections (%d before, %d after)", g, (leakRounds-1)*leakConns, o.base.Goroutines, o.after[len(o.after)-1].Goroutines)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), ck.o.scale(5*time.Second))
+	defer cancel()
+	if err := in.srv.Shutdown(ctx); err != nil {
+		ck.Fatalf("Shutdown: %v", err)
+	}
+	<-in.served
+	if err := goleak.Find(ignore); err != nil {
+		ck.Fatalf("goroutines of the server remained after Shutdown returned: %v", err)
+	}
+}
+
+// quickExchange sends message i, half-closes at once and reads the reply:
+// the leak rounds are about resources, not about the protocol.
+func (ck *checker) quickExchange(i int) error {
+	c, err := ck.dial()
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	msg := ck.message(i)
+	if err := c.write(msg); err != nil {
+		return err
+	}
+	if err := c.halfClose(); err != nil {
+		return err
+	}
+	_, err = ck.expectEcho(c, msg)
+	return err
+}

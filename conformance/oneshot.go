@@ -1,0 +1,200 @@
+package conformance
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"syscall"
+	"time"
+
+	"pgregory.net/rapid"
+
+	"github.com/echoconform/echoconform/echo"
+)
+
+func init() {
+	register("ONESHOT-1", check{applies: onlyOneshot, run: testOneshotMessage})
+	register("ONESHOT-2", check{applies: onlyOneshot, run: testOneshotClose})
+	register("ONESHOT-3", check{applies: onlyOneshot, run: testOneshotLong})
+	register("ONESHOT-4", check{applies: onlyOneshot, run: testOneshotSplit})
+	register("ONESHOT-5", check{applies: onlyOneshot, run: testOneshotLongExact})
+}
+
+func onlyOneshot(ck *checker) string {
+	if ck.o.protocol != echo.Oneshot {
+		return "the server speaks " + ck.o.protocol.String()
+	}
+	return ""
+}
+
+// testOneshotMessage tests that any message of 1 to max-msg bytes, sent in
+// one write without half-close, is answered with the prefix and the message
+// (ONESHOT-1), as the canonical clients expect.
+func testOneshotMessage(ck *checker) {
+	max := ck.o.maxMsg
+	rapid.Check(ck, func(t *rapid.T) {
+		ck.tr.reset()
+		var msg []byte
+		if n := rapid.IntRange(1, max).Draw(t, "size"); n <= 64 {
+			msg = rapid.SliceOfN(rapid.Byte(), n, n).Draw(t, "message")
+		} else {
+			msg = seeded(rapid.Uint64().Draw(t, "seed"), n)
+		}
+		c, err := ck.dial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.close()
+		if err := c.write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ck.expectEcho(c, msg); err != nil {
+			t.Fatalf("a %d-byte message in one write, no half-close: %v", len(msg), err)
+		}
+	})
+}
+
+// testOneshotClose tests that the server closes after its reply, without
+// waiting for the client, and sends nothing more (ONESHOT-2).
+func testOneshotClose(ck *checker) {
+	msg := []byte("Hello, oneshot server\n")
+	c, err := ck.dial()
+	if err != nil {
+		ck.Fatal(err)
+	}
+	if err := c.write(msg); err != nil {
+		ck.Fatal(err)
+	}
+	got, err := c.readToEOF(1 << 20)
+	if err != nil {
+		ck.Fatalf("after the reply the client did not read EOF: %v (%d bytes came back)", err, len(got))
+	}
+	if _, err := verifyReply(ck.o.prefix, got, msg); err != nil {
+		ck.Fatalf("the whole reply up to EOF: %v", err)
+	}
+}
+
+// readReplyLenient reads a reply to EOF; a reset that follows some reply
+// counts as its end, since a server that closes with unread input resets
+// the connection.
+func readReplyLenient(c *conn, limit int) ([]byte, error) {
+	got, err := c.readToEOF(limit)
+	if err != nil && len(got) > 0 && isReset(err) {
+		return got, nil
+	}
+	return got, err
+}
+
+// longReply sends a message longer than max-msg in one write and returns
+// how much of it came back, checking that the reply is the prefix and a
+// leading part of the message.
+func longReply(ck *checker, extra int) (int, []byte) {
+	msg := seeded(uint64(extra), ck.o.maxMsg+extra)
+	c, err := ck.dial()
+	if err != nil {
+		ck.Fatal(err)
+	}
+	defer c.close()
+	if err := c.write(msg); err != nil && !c.eof {
+		ck.Logf("writing %d bytes: %v (the server may close early)", len(msg), err)
+	}
+	got, err := c.readUntil(nil, 1<<20, c.d, func([]byte) bool { return false })
+	if err != nil && err != io.EOF && !(len(got) > 0 && isReset(err)) {
+		ck.Fatalf("a %d-byte message (max-msg %d) in one write: %v", len(msg), ck.o.maxMsg, err)
+	}
+	_, n, merr := ck.o.prefix.Match(got)
+	if merr != nil {
+		ck.Fatalf("a %d-byte message (max-msg %d): %v", len(msg), ck.o.maxMsg, func() error { _, e := verifyReply(ck.o.prefix, got, msg); return e }())
+	}
+	data := got[n:]
+	if len(data) == 0 || len(data) > ck.o.maxMsg {
+		ck.Fatalf("a %d-byte message (max-msg %d): the reply carries %d bytes of it, want 1 to %d", len(msg), ck.o.maxMsg, len(data), ck.o.maxMsg)
+	}
+	if i := firstDiff(data, msg); i >= 0 {
+		ck.Fatalf("a %d-byte message: %v", len(msg), diffAt(i, data, msg))
+	}
+	return len(data), msg
+}
+
+func isReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }
+
+// testOneshotLong tests that a message past max-msg gets a leading part
+// back and the server survives (ONESHOT-3).
+func testOneshotLong(ck *checker) {
+	for _, extra := range []int{1, ck.o.maxMsg, 64 << 10} {
+		longReply(ck, extra)
+	}
+	c, err := ck.dial()
+	if err != nil {
+		ck.Fatalf("after long messages the server no longer accepts: %v", err)
+	}
+	defer c.close()
+	msg := []byte("still there?")
+	if err := c.write(msg); err != nil {
+		ck.Fatal(err)
+	}
+	if _, err := ck.expectEcho(c, msg); err != nil {
+		ck.Fatalf("after long messages the server no longer answers: %v", err)
+	}
+}
+
+// testOneshotLongExact tests that a message past max-msg gets exactly its
+// first max-msg bytes back (ONESHOT-5).
+func testOneshotLongExact(ck *checker) {
+	for _, extra := range []int{1, ck.o.maxMsg} {
+		if n, msg := longReply(ck, extra); n != ck.o.maxMsg {
+			ck.Fatalf("a %d-byte message (max-msg %d) got %d bytes of it back, want exactly %d", len(msg), ck.o.maxMsg, n, ck.o.maxMsg)
+		}
+	}
+}
+
+// testOneshotSplit tests that a message sent in pieces, with pauses, and
+// ended by a half-close comes back whole (ONESHOT-4).
+func testOneshotSplit(ck *checker) {
+	max := ck.o.maxMsg
+	cases := [][]int{{max / 2, max - max/2}, {1, 10, max - 11}, {max / 4, max / 4, max / 4, max - 3*(max/4)}}
+	for _, pieces := range cases {
+		total := 0
+		for _, p := range pieces {
+			total += p
+		}
+		msg := seeded(uint64(len(pieces)), total)
+		c, err := ck.dial()
+		if err != nil {
+			ck.Fatal(err)
+		}
+		off := 0
+		for i, p := range pieces {
+			if p <= 0 {
+				continue
+			}
+			if i > 0 {
+				time.Sleep(20 * time.Millisecond) // the pause is the point of the check
+			}
+			if err := c.write(msg[off : off+p]); err != nil {
+				ck.Fatalf("piece %d of %d: %v", i+1, len(pieces), err)
+			}
+			off += p
+		}
+		if err := c.halfClose(); err != nil {
+			ck.Fatal(err)
+		}
+		got, err := readReplyLenient(c, 1<<20)
+		c.close()
+		if err != nil {
+			ck.Fatalf("a %d-byte message in %d pieces %v: %v", total, len(pieces), pieces, err)
+		}
+		if _, verr := verifyReply(ck.o.prefix, got, msg); verr != nil {
+			_, n, _ := ck.o.prefix.Match(got)
+			ck.Fatalf("a %d-byte message sent in %d pieces %v with 20 ms pauses, then half-closed, did not come back whole: %d bytes of it came back%s: %v",
+				total, len(pieces), pieces, len(got)-n, firstPieceHint(len(got)-n, pieces), verr)
+		}
+	}
+}
+
+func firstPieceHint(n int, pieces []int) string {
+	if n == pieces[0] {
+		return fmt.Sprintf(", exactly the first piece: the server takes a single read for the whole message")
+	}
+	return ""
+}

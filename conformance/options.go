@@ -1,0 +1,149 @@
+package conformance
+
+import (
+	"fmt"
+	"io"
+	"regexp"
+	"time"
+
+	"github.com/echoconform/echoconform/echo"
+)
+
+// Model is the concurrency model a server declares (SPEC.md section 3).
+type Model string
+
+const (
+	ModelAny    Model = "any"    // check no model
+	ModelFork   Model = "fork"   // a child process per connection
+	ModelThread Model = "thread" // every connection inside the server process
+)
+
+// ParseModel parses "any", "fork" or "thread".
+func ParseModel(s string) (Model, error) {
+	switch m := Model(s); m {
+	case ModelAny, ModelFork, ModelThread:
+		return m, nil
+	}
+	return "", fmt.Errorf("unknown model %q (want fork, thread or any)", s)
+}
+
+// An Option configures a run: what the server declares to be (Expect*)
+// and how the harness runs (the rest).
+type Option func(*options) error
+
+type options struct {
+	protocol    echo.Protocol
+	prefix      echo.Template
+	maxMsg      int
+	model       Model
+	concurrency int
+	timeScale   float64
+	run, skip   *regexp.Regexp
+	progress    io.Writer
+	strict      bool
+}
+
+func buildOptions(opts []Option) (options, error) {
+	o := options{
+		protocol:    echo.Stream,
+		maxMsg:      echo.DefaultMaxMsg,
+		model:       ModelAny,
+		concurrency: 64,
+		timeScale:   1,
+	}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
+// ExpectProtocol declares the server's protocol (default echo.Stream).
+func ExpectProtocol(p echo.Protocol) Option {
+	return func(o *options) error { o.protocol = p; return nil }
+}
+
+// ExpectPrefix declares the prefix template the server writes (default none).
+func ExpectPrefix(t echo.Template) Option {
+	return func(o *options) error { o.prefix = t; return nil }
+}
+
+// ExpectMaxMsg declares the largest oneshot message the server reads
+// (default 1024).
+func ExpectMaxMsg(n int) Option {
+	return func(o *options) error {
+		if n <= 0 {
+			return fmt.Errorf("max-msg must be positive, got %d", n)
+		}
+		o.maxMsg = n
+		return nil
+	}
+}
+
+// ExpectModel declares the server's concurrency model (default ModelAny).
+func ExpectModel(m Model) Option {
+	return func(o *options) error {
+		if _, err := ParseModel(string(m)); err != nil {
+			return err
+		}
+		o.model = m
+		return nil
+	}
+}
+
+// Concurrency sets N of CONC-2, the connections held open at once
+// (default 64).
+func Concurrency(n int) Option {
+	return func(o *options) error {
+		if n < 4 {
+			return fmt.Errorf("concurrency must be at least 4, got %d", n)
+		}
+		o.concurrency = n
+		return nil
+	}
+}
+
+// TimeScale multiplies every per-operation deadline (default 1), for slow
+// machines, race-instrumented servers and debuggers.
+func TimeScale(f float64) Option {
+	return func(o *options) error {
+		if f <= 0 {
+			return fmt.Errorf("time scale must be positive, got %v", f)
+		}
+		o.timeScale = f
+		return nil
+	}
+}
+
+// Only keeps only the requirements whose ID matches re.
+func Only(re *regexp.Regexp) Option {
+	return func(o *options) error { o.run = re; return nil }
+}
+
+// Exclude leaves out the requirements whose ID matches re.
+func Exclude(re *regexp.Regexp) Option {
+	return func(o *options) error { o.skip = re; return nil }
+}
+
+// Progress writes a line to w as each requirement starts and ends, so that a
+// long run is never silent.
+func Progress(w io.Writer) Option {
+	return func(o *options) error { o.progress = w; return nil }
+}
+
+// Strict makes Test fail on a failed SHOULD too.
+func Strict() Option {
+	return func(o *options) error { o.strict = true; return nil }
+}
+
+// d is the deadline D of SPEC.md, scaled.
+func (o *options) d() time.Duration { return o.scale(2 * time.Second) }
+
+func (o *options) scale(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * o.timeScale)
+}
+
+func (o *options) selected(id string) bool {
+	return (o.run == nil || o.run.MatchString(id)) && (o.skip == nil || !o.skip.MatchString(id))
+}

@@ -1,0 +1,76 @@
+package conformance_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/echoconform/echoconform/conformance"
+	"github.com/echoconform/echoconform/echo"
+	"github.com/echoconform/echoconform/impl/forking"
+	"github.com/echoconform/echoconform/impl/threading"
+)
+
+// referenceCases are the declarations the references are checked under:
+// both protocols, with and without a prefix.
+var referenceCases = []struct {
+	name     string
+	protocol echo.Protocol
+	prefix   string
+}{
+	{"stream", echo.Stream, ""},
+	{"stream-prefix", echo.Stream, "{pid}/{ppid}: "},
+	{"oneshot", echo.Oneshot, ""},
+	{"oneshot-prefix", echo.Oneshot, "{pid}/{ppid}: "},
+}
+
+func declare(protocol echo.Protocol, prefix echo.Template, model conformance.Model) []conformance.Option {
+	return []conformance.Option{conformance.ExpectProtocol(protocol), conformance.ExpectPrefix(prefix),
+		conformance.ExpectModel(model), conformance.TimeScale(timeScale)}
+}
+
+// TestReferencesInProcess checks both references in this process. The
+// in-process leak checks read the whole process, so these run one at a
+// time.
+func TestReferencesInProcess(t *testing.T) {
+	for _, model := range []conformance.Model{conformance.ModelThread, conformance.ModelFork} {
+		for _, rc := range referenceCases {
+			t.Run(string(model)+"/"+rc.name, func(t *testing.T) {
+				cfg := echo.Config{Protocol: rc.protocol, Prefix: echo.MustParseTemplate(rc.prefix)}
+				newServer := func() echo.Server { return threading.New(cfg) }
+				if model == conformance.ModelFork {
+					newServer = func() echo.Server { return forking.New(cfg) }
+				}
+				conformance.Test(t, conformance.InProcess(string(model), newServer), declare(rc.protocol, cfg.Prefix, model)...)
+			})
+		}
+	}
+}
+
+// TestReferencesCommand checks both references as cmd/echoserver
+// processes, as a user's server in another language is checked.
+func TestReferencesCommand(t *testing.T) {
+	bin := buildEchoserver(t)
+	for _, model := range []conformance.Model{conformance.ModelThread, conformance.ModelFork} {
+		for _, rc := range referenceCases {
+			t.Run(string(model)+"/"+rc.name, func(t *testing.T) {
+				t.Parallel()
+				target := conformance.Command(bin, "-model", string(model), "-protocol", rc.protocol.String(), "-prefix", rc.prefix, "-addr", "{addr}")
+				conformance.Test(t, target, declare(rc.protocol, echo.MustParseTemplate(rc.prefix), model)...)
+			})
+		}
+	}
+}
+
+// buildEchoserver builds cmd/echoserver into the test's temporary directory.
+func buildEchoserver(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "echoserver")
+	cmd := exec.Command("go", "build", "-o", bin, "../cmd/echoserver")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("building cmd/echoserver: %v", err)
+	}
+	return bin
+}

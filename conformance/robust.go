@@ -1,0 +1,118 @@
+package conformance
+
+import (
+	"time"
+
+	"github.com/echoconform/echoconform/echo"
+)
+
+func init() {
+	register("ROBUST-1", check{applies: always, run: testIdleClient})
+	register("ROBUST-2", check{applies: always, run: testResetClient})
+	register("ROBUST-3", check{applies: always, run: testTrickleClient})
+}
+
+// testIdleClient tests that a client that sends nothing does not keep
+// others from being served (ROBUST-1).
+func testIdleClient(ck *checker) {
+	idle, err := ck.dial()
+	if err != nil {
+		ck.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if _, err := ck.dialExchange(i); err != nil {
+			ck.Fatalf("while another client sat idle: %v", err)
+		}
+	}
+	if _, err := ck.exchange(idle, ck.message(9)); err != nil {
+		ck.Fatalf("the idle client, once it spoke: %v", err)
+	}
+}
+
+// testResetClient tests that clients that reset mid-stream or close
+// without reading do not stop the server (ROBUST-2).
+func testResetClient(ck *checker) {
+	waiting, err := ck.dial()
+	if err != nil {
+		ck.Fatal(err)
+	}
+	for i, n := range []int{1, 64 << 10, 256 << 10} {
+		c, err := ck.dial()
+		if err != nil {
+			ck.Fatal(err)
+		}
+		msg := seeded(uint64(i), min(n, ck.o.maxMsg))
+		if ck.o.protocol == echo.Stream {
+			msg = seeded(uint64(i), n)
+		}
+		_ = c.write(msg) // the server may answer and close early
+		if i%2 == 0 {
+			c.abort()
+		} else {
+			c.close() // unread echo: the client's close resets too
+		}
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := ck.dialExchange(i); err != nil {
+			ck.Fatalf("after clients that reset their connections: %v", err)
+		}
+	}
+	if _, err := ck.exchange(waiting, ck.message(7)); err != nil {
+		ck.Fatalf("a connection opened before the resets: %v", err)
+	}
+}
+
+// testTrickleClient tests that a client sending a byte at a time is served
+// correctly while others are served meanwhile (ROBUST-3).
+func testTrickleClient(ck *checker) {
+	msg := []byte("trickle, trickle")
+	if len(msg) > ck.o.maxMsg {
+		msg = msg[:ck.o.maxMsg]
+	}
+	slow, err := ck.dial()
+	if err != nil {
+		ck.Fatal(err)
+	}
+	other := func() {
+		if _, err := ck.dialExchange(1); err != nil {
+			ck.Fatalf("while another client trickled bytes: %v", err)
+		}
+	}
+	sent := 0
+	for i, b := range msg {
+		if err := slow.write([]byte{b}); err != nil {
+			if ck.o.protocol == echo.Stream {
+				ck.Fatalf("trickling byte %d: %v", i, err)
+			}
+			break // a oneshot server may have answered already
+		}
+		sent++
+		if i == len(msg)/2 {
+			other()
+		}
+		time.Sleep(5 * time.Millisecond) // the pause is the point of the check
+	}
+	if sent <= len(msg)/2 {
+		other()
+	}
+	if ck.o.protocol == echo.Stream {
+		if err := slow.halfClose(); err != nil {
+			ck.Fatal(err)
+		}
+		if _, err := ck.expectEcho(slow, msg); err != nil {
+			ck.Fatalf("the trickling client: %v", err)
+		}
+		return
+	}
+	// A oneshot server may answer the first bytes only (ONESHOT-4 is about
+	// split messages); the reply must still be the prefix and a leading part.
+	got, err := readReplyLenient(slow, 1<<20)
+	if err != nil {
+		ck.Fatalf("the trickling client: %v", err)
+	}
+	_, n, merr := ck.o.prefix.Match(got)
+	if merr != nil || len(got) == n || firstDiff(got[n:], msg) >= 0 || len(got)-n > len(msg) {
+		_, verr := verifyReply(ck.o.prefix, got, msg)
+		ck.Fatalf("the trickling client got %s: want the prefix and a leading part of %q (%v)", show(got), msg, verr)
+	}
+}

@@ -1,0 +1,244 @@
+package conformance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/echoconform/echoconform/echo"
+	"github.com/echoconform/echoconform/internal/proc"
+)
+
+func init() {
+	register("SHUT-1", check{applies: needsRestart, run: func(ck *checker) { ck.shutdown(ck.o.scale(500*time.Millisecond), true).judgeNewConn(ck) }})
+	register("SHUT-2", check{applies: needsRestart, run: func(ck *checker) { ck.shutdown(ck.o.d(), false).judgeRefused(ck) }})
+	register("SHUT-3", check{applies: needsRestart, run: func(ck *checker) { ck.shutdown(0, false).judgeInFlight(ck) }})
+	register("SHUT-4", check{applies: needsRestart, run: func(ck *checker) { ck.shutdown(0, false).judgeStopped(ck) }})
+	register("SHUT-5", check{applies: onlyCommand, run: func(ck *checker) { ck.shutdown(0, false).judgeStatus(ck) }})
+	register("SHUT-6", check{applies: onlyInProcess, run: func(ck *checker) { ck.shutdown(0, false).judgeReturns(ck) }})
+	register("SHUT-7", check{applies: needsRestart, run: func(ck *checker) { ck.shutdown(0, false).judgeOrphans(ck) }})
+}
+
+func needsRestart(ck *checker) string {
+	if ck.target.kind == address {
+		return "the harness cannot stop a server it did not start (address target)"
+	}
+	return ""
+}
+
+func onlyCommand(ck *checker) string {
+	if ck.target.kind != command {
+		return "exit status applies to a command"
+	}
+	return ""
+}
+
+func onlyInProcess(ck *checker) string {
+	if ck.target.kind != inProcess {
+		return "Serve and Shutdown results apply to an in-process server"
+	}
+	return ""
+}
+
+// shutdownObs is what one shutdown of a fresh server looked like; each
+// SHUT check runs the scenario on its own server and judges one part.
+type shutdownObs struct {
+	how         string        // "Shutdown" or "SIGTERM to PID n"
+	listenFor   time.Duration // how long the port still listened after shutdown began
+	stillListen bool          // still listening after D
+	newConn     error         // nil when a new connection was served (SHUT-1); only with probe
+	probed      bool
+	inFlight    error // the in-flight connection's exchange
+	stopped     bool  // the server stopped after the in-flight connection closed
+	stopWait    time.Duration
+	portFree    bool
+	state       *os.ProcessState
+	shutdownErr error
+	serveErr    error
+	returned    bool
+	left        []int
+}
+
+// shutdown shuts a fresh server down with one connection in flight. It
+// waits up to listenWait for the port to stop listening, and with probe
+// tries a new connection after that.
+func (ck *checker) shutdown(listenWait time.Duration, probe bool) *shutdownObs {
+	in := ck.server()
+	obs := &shutdownObs{}
+	baseKids := liveChildren(os.Getpid())
+	inFlight := ck.openAccepted(1)[0]
+	in.track()
+
+	// Start the shutdown.
+	shutdownDone := make(chan error, 1)
+	began := time.Now()
+	if in.srv != nil {
+		obs.how = "Shutdown"
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), ck.o.scale(5*time.Second))
+			defer cancel()
+			shutdownDone <- in.srv.Shutdown(ctx)
+		}()
+	} else {
+		obs.how = fmt.Sprintf("SIGTERM to the server process %d", in.pid)
+		proc.Kill(syscall.SIGTERM, in.pid)
+	}
+
+	// SHUT-2: the port stops listening.
+	obs.stillListen = !ck.poll(listenWait, func() bool { ok, _ := proc.IsListening(in.port); return !ok })
+	obs.listenFor = time.Since(began)
+
+	// SHUT-1: a new connection is not served.
+	if probe {
+		obs.probed = true
+		obs.newConn = ck.probeNewConn()
+	}
+
+	// SHUT-3: the in-flight connection completes.
+	_, obs.inFlight = ck.exchange(inFlight, ck.message(0))
+	inFlight.close()
+
+	// SHUT-4..7: the server stops, and nothing of it remains.
+	bound := ck.o.scale(5 * time.Second)
+	t0 := time.Now()
+	if in.srv != nil {
+		select {
+		case obs.shutdownErr = <-shutdownDone:
+			obs.stopped = true
+		case <-time.After(bound):
+		}
+		select {
+		case <-in.served:
+			obs.returned, obs.serveErr = true, in.serveErr
+		case <-time.After(time.Until(t0.Add(bound))):
+		}
+	} else {
+		obs.stopped = ck.poll(bound, func() bool {
+			info, err := proc.Read(in.pid)
+			if err == nil && info.State == "Z" {
+				proc.ReapZombies(in.pid)
+			}
+			return err != nil || info.State == "Z"
+		})
+		select {
+		case <-in.exited:
+			obs.state = in.cmd.ProcessState
+		case <-time.After(time.Until(t0.Add(bound))):
+		}
+	}
+	obs.stopWait = time.Since(t0)
+	obs.portFree = ck.poll(time.Until(t0.Add(bound)), func() bool { ok, _ := proc.IsListening(in.port); return !ok })
+	ck.poll(bound, func() bool {
+		obs.left = ck.leftover(in, baseKids)
+		return len(obs.left) == 0
+	})
+	return obs
+}
+
+// leftover lists what remains of the server's processes: its tree for a
+// command, new children of this process for an in-process server.
+func (ck *checker) leftover(in *instance, baseKids []int) []int {
+	if in.cmd != nil {
+		return in.remaining()
+	}
+	var left []int
+	for _, k := range liveChildren(os.Getpid()) {
+		if !slices.Contains(baseKids, k) {
+			left = append(left, k)
+		}
+	}
+	return left
+}
+
+// probeNewConn connects after shutdown began and returns nil when the new
+// connection was served.
+func (ck *checker) probeNewConn() error {
+	c, err := ck.dial()
+	if err != nil {
+		return err // refused: not served
+	}
+	defer c.close()
+	msg := []byte("after shutdown")
+	c.d = ck.o.scale(500 * time.Millisecond)
+	if err := c.write(msg); err != nil {
+		return err
+	}
+	if ck.o.protocol == echo.Stream {
+		_ = c.halfClose()
+	}
+	got, err := c.readUntil(nil, 1<<20, c.d, func(b []byte) bool { return len(b) > 0 })
+	if len(got) > 0 {
+		return nil
+	}
+	if err == nil {
+		err = errors.New("no reply")
+	}
+	return err
+}
+
+func (o *shutdownObs) judgeNewConn(ck *checker) {
+	if o.newConn == nil {
+		ck.Fatalf("after %s, a new connection was still served (the port listened for %v after shutdown began)", o.how, o.listenFor.Round(time.Millisecond))
+	}
+}
+
+func (o *shutdownObs) judgeRefused(ck *checker) {
+	if o.stillListen {
+		ck.Fatalf("after %s the port still listened %v later, while a connection was in flight: a process of the server keeps the listening socket", o.how, ck.o.d())
+	}
+}
+
+func (o *shutdownObs) judgeInFlight(ck *checker) {
+	if o.inFlight != nil {
+		ck.Fatalf("a connection in flight when shutdown began (%s) did not complete: %v", o.how, o.inFlight)
+	}
+}
+
+func (o *shutdownObs) judgeStopped(ck *checker) {
+	switch {
+	case !o.stopped:
+		ck.Fatalf("after %s and the last connection closed, the server had not stopped %v later", o.how, o.stopWait.Round(time.Millisecond))
+	case !o.portFree:
+		ck.Fatalf("after %s the server stopped, but the port still listened", o.how)
+	}
+}
+
+func (o *shutdownObs) judgeStatus(ck *checker) {
+	switch {
+	case o.state == nil:
+		ck.Fatalf("after %s the command had not exited", o.how)
+	case !o.state.Exited():
+		ck.Fatalf("after %s the command ended by a signal (%v), not by exiting 0", o.how, o.state)
+	case o.state.ExitCode() != 0:
+		ck.Fatalf("after %s the command exited with status %d, want 0", o.how, o.state.ExitCode())
+	}
+}
+
+func (o *shutdownObs) judgeReturns(ck *checker) {
+	switch {
+	case !o.stopped:
+		ck.Fatalf("Shutdown did not return within %v after the last connection closed", o.stopWait.Round(time.Millisecond))
+	case o.shutdownErr != nil:
+		ck.Fatalf("Shutdown returned %v, want nil: the in-flight connection had finished", o.shutdownErr)
+	case !o.returned:
+		ck.Fatalf("Serve had not returned after Shutdown")
+	case !errors.Is(o.serveErr, echo.ErrServerClosed):
+		ck.Fatalf("Serve returned %v, want echo.ErrServerClosed", o.serveErr)
+	}
+}
+
+func (o *shutdownObs) judgeOrphans(ck *checker) {
+	if len(o.left) > 0 {
+		var desc []string
+		for _, pid := range o.left {
+			if info, err := proc.Read(pid); err == nil {
+				desc = append(desc, fmt.Sprintf("%d (%s, state %s, parent %d)", pid, info.Comm, info.State, info.PPID))
+			}
+		}
+		ck.Fatalf("after %s, with every connection closed, processes of the server remained: %v", o.how, desc)
+	}
+}

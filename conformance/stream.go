@@ -1,0 +1,326 @@
+package conformance
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"pgregory.net/rapid"
+
+	"github.com/echoconform/echoconform/echo"
+)
+
+func init() {
+	register("STREAM-1", check{applies: onlyStream, run: testStreamModel})
+	register("STREAM-2", check{applies: onlyStream, run: testStreamInteractive})
+	register("STREAM-3", check{applies: onlyStream, run: testStreamHalfClose})
+	register("STREAM-4", check{applies: onlyStream, run: testStreamFullDuplex})
+}
+
+func onlyStream(ck *checker) string {
+	if ck.o.protocol != echo.Stream {
+		return "the server speaks " + ck.o.protocol.String()
+	}
+	return ""
+}
+
+// payload draws data to send: small payloads byte by byte, so that they
+// shrink to the bytes that matter; large ones from a seed, so that
+// megabytes cost one draw.
+func payload(t *rapid.T, label string, maxSize int) []byte {
+	n := rapid.OneOf(rapid.IntRange(0, 64), rapid.IntRange(0, 4096), rapid.IntRange(0, maxSize)).Draw(t, label+" size")
+	if n <= 64 {
+		return rapid.SliceOfN(rapid.Byte(), n, n).Draw(t, label)
+	}
+	return seeded(rapid.Uint64().Draw(t, label+" seed"), n)
+}
+
+// seeded returns n bytes of deterministic pseudo-random data: every byte
+// value appears.
+func seeded(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+	b := make([]byte, n)
+	for i := 0; i < n; i += 8 {
+		v := r.Uint64()
+		for j := i; j < min(i+8, n); j++ {
+			b[j] = byte(v)
+			v >>= 8
+		}
+	}
+	return b
+}
+
+// echoConn is a connection whose echo is read continuously in the
+// background, so that the client never stops the server by not reading.
+type echoConn struct {
+	*conn
+	sent   []byte
+	mu     sync.Mutex
+	got    []byte
+	err    error // io.EOF when the server closed
+	done   chan struct{}
+	notify chan struct{}
+}
+
+func (ck *checker) openEcho() (*echoConn, error) {
+	c, err := ck.dial()
+	if err != nil {
+		return nil, err
+	}
+	e := &echoConn{conn: c, done: make(chan struct{}), notify: make(chan struct{}, 1)}
+	go e.readLoop()
+	return e, nil
+}
+
+func (e *echoConn) readLoop() {
+	defer close(e.done)
+	buf := make([]byte, 256<<10)
+	_ = e.c.SetReadDeadline(time.Time{})
+	for {
+		n, err := e.c.Read(buf)
+		e.mu.Lock()
+		e.got = append(e.got, buf[:n]...)
+		over := len(e.got) > len(e.sent)+(1<<20)+64
+		if err == nil && over {
+			err = fmt.Errorf("the server sent over 1 MiB more than it was sent; the harness stopped reading")
+		}
+		e.err = err
+		e.mu.Unlock()
+		if n > 0 {
+			e.tr.add(e.id, "recv", buf[:n], n)
+		}
+		select {
+		case e.notify <- struct{}{}:
+		default:
+		}
+		if err != nil {
+			if err == io.EOF {
+				e.tr.add(e.id, "eof", nil, 0)
+			}
+			return
+		}
+	}
+}
+
+func (e *echoConn) send(p []byte) error {
+	e.mu.Lock()
+	e.sent = append(e.sent, p...)
+	e.mu.Unlock()
+	return e.write(p)
+}
+
+func (e *echoConn) snapshot() ([]byte, []byte, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.got, e.sent, e.err
+}
+
+// waitEcho waits until the whole echo of what was sent has come back (or
+// the reply went wrong, or the server closed, or the wait ran out), and
+// then checks it. It does not require EOF: that is STREAM-3's business.
+func (e *echoConn) waitEcho(t echo.Template, wait time.Duration) error {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		got, sent, rerr := e.snapshot()
+		_, n, merr := t.Match(got)
+		switch {
+		case merr != nil && !errors.Is(merr, echo.ErrShort):
+			_, err := verifyReply(t, got, sent)
+			return fmt.Errorf("conn %d: %v", e.id, err)
+		case merr == nil && len(got)-n >= len(sent):
+			if _, err := verifyReply(t, got, sent); err != nil {
+				return fmt.Errorf("conn %d: %v", e.id, err)
+			}
+			return nil
+		case rerr != nil:
+			_, err := verifyReply(t, got, sent)
+			if rerr == io.EOF {
+				return fmt.Errorf("conn %d: the server closed the connection early: %v", e.id, err)
+			}
+			return fmt.Errorf("conn %d: %v (read: %v)", e.id, err, explain(rerr))
+		}
+		select {
+		case <-e.notify:
+		case <-timer.C:
+			_, err := verifyReply(t, got, sent)
+			return fmt.Errorf("conn %d: the echo was incomplete after waiting %v: %v", e.id, wait, err)
+		}
+	}
+}
+
+// settle waits briefly for bytes beyond the echo, which would break
+// "exactly once", ending early at EOF.
+func (e *echoConn) settle(t echo.Template, wait time.Duration) error {
+	select {
+	case <-e.done:
+	case <-time.After(wait):
+	}
+	got, sent, _ := e.snapshot()
+	if _, err := verifyReply(t, got, sent); err != nil {
+		return fmt.Errorf("conn %d: %v", e.id, err)
+	}
+	return nil
+}
+
+// allowance is the time a transfer of n bytes may take on top of D.
+func allowance(n int) time.Duration { return time.Duration(n>>20) * 250 * time.Millisecond }
+
+// testStreamModel tests that every connection, among several open at once
+// and driven by arbitrary writes, half-closes and resets, receives the
+// prefix and exactly the bytes it sent (STREAM-1). rapid shrinks a failure
+// to the fewest connections, writes and bytes.
+func testStreamModel(ck *checker) {
+	tmpl := ck.o.prefix
+	rapid.Check(ck, func(t *rapid.T) {
+		ck.tr.reset()
+		var open []*echoConn
+		defer func() {
+			for _, e := range open {
+				e.close()
+				<-e.done
+			}
+		}()
+		pick := func(t *rapid.T) int {
+			if len(open) == 0 {
+				t.Skip("no connection open")
+			}
+			return rapid.IntRange(0, len(open)-1).Draw(t, "conn")
+		}
+		drain := func(t *rapid.T, i int) {
+			e := open[i]
+			open = append(open[:i], open[i+1:]...)
+			defer func() { e.close(); <-e.done }()
+			if err := e.halfClose(); err != nil {
+				t.Fatal(err)
+			}
+			_, sent, _ := e.snapshot()
+			if err := e.waitEcho(tmpl, ck.o.d()+allowance(len(sent))); err != nil {
+				t.Fatalf("%v (sent %d bytes on it)", err, len(sent))
+			}
+			if err := e.settle(tmpl, ck.o.scale(100*time.Millisecond)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Repeat(map[string]func(*rapid.T){
+			"open": func(t *rapid.T) {
+				if len(open) >= 4 {
+					t.Skip("4 connections open")
+				}
+				e, err := ck.openEcho()
+				if err != nil {
+					t.Fatal(err)
+				}
+				open = append(open, e)
+			},
+			"write": func(t *rapid.T) {
+				i := pick(t)
+				p := payload(t, "data", 256<<10)
+				if err := open[i].send(p); err != nil {
+					t.Fatalf("%v (after %d bytes sent in all)", err, len(open[i].sent))
+				}
+			},
+			"drain": func(t *rapid.T) { drain(t, pick(t)) },
+			"reset": func(t *rapid.T) {
+				i := pick(t)
+				e := open[i]
+				open = append(open[:i], open[i+1:]...)
+				e.abort()
+				<-e.done
+			},
+			"": func(t *rapid.T) {
+				for _, e := range open {
+					got, sent, _ := e.snapshot()
+					if err := verifyPartial(tmpl, got, sent); err != nil {
+						t.Fatalf("conn %d: %v", e.id, err)
+					}
+				}
+			},
+		})
+		for len(open) > 0 {
+			drain(t, 0)
+		}
+	})
+}
+
+// testStreamInteractive tests that writes come back while the connection
+// stays open (STREAM-2).
+func testStreamInteractive(ck *checker) {
+	e, err := ck.openEcho()
+	if err != nil {
+		ck.Fatal(err)
+	}
+	defer func() { e.close(); <-e.done }()
+	for i, n := range []int{1, 2, 100, 1500, 64 << 10} {
+		if err := e.send(seeded(uint64(i), n)); err != nil {
+			ck.Fatal(err)
+		}
+		if err := e.waitEcho(ck.o.prefix, ck.o.d()); err != nil {
+			ck.Fatalf("a write of %d bytes did not come back while the connection stayed open: %v", n, err)
+		}
+	}
+}
+
+// testStreamHalfClose tests that after a half-close the server sends what
+// is due and closes its side (STREAM-3).
+func testStreamHalfClose(ck *checker) {
+	for _, n := range []int{1, 1000, 200 << 10} {
+		c, err := ck.dial()
+		if err != nil {
+			ck.Fatal(err)
+		}
+		msg := seeded(uint64(n), n)
+		if err := c.write(msg); err != nil {
+			ck.Fatal(err)
+		}
+		if err := c.halfClose(); err != nil {
+			ck.Fatal(err)
+		}
+		got, err := c.readToEOF(len(msg) + 1<<20)
+		if err != nil {
+			ck.Fatalf("after sending %d bytes and half-closing, the client did not read EOF: %v", n, err)
+		}
+		if _, err := verifyReply(ck.o.prefix, got, msg); err != nil {
+			ck.Fatalf("after sending %d bytes and half-closing: %v", n, err)
+		}
+		c.close()
+	}
+}
+
+// testStreamFullDuplex tests that megabytes written while the echo is read
+// concurrently all come back, on two connections at once (STREAM-4).
+func testStreamFullDuplex(ck *checker) {
+	sizes := []int{1 << 20, 8 << 20}
+	errs := make(chan error, len(sizes))
+	for i, n := range sizes {
+		e, err := ck.openEcho()
+		if err != nil {
+			ck.Fatal(err)
+		}
+		go func() {
+			defer func() { e.close(); <-e.done }()
+			data := seeded(uint64(i+1), n)
+			chunk := 1 << (10 + 2*i) // 1 KiB writes on one, 4 KiB... on the other
+			for off := 0; off < n; off += chunk {
+				if err := e.send(data[off:min(off+chunk, n)]); err != nil {
+					errs <- fmt.Errorf("%v, with %d of %d bytes sent and %d echoed", err, off, n, len(e.got))
+					return
+				}
+				chunk = min(chunk*2, 256<<10)
+			}
+			if err := e.halfClose(); err != nil {
+				errs <- err
+				return
+			}
+			errs <- e.waitEcho(ck.o.prefix, ck.o.d()+allowance(n))
+		}()
+	}
+	for range sizes {
+		if err := <-errs; err != nil {
+			ck.Errorf("full-duplex transfer: %v", err)
+		}
+	}
+}

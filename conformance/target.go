@@ -1,0 +1,366 @@
+package conformance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/echoconform/echoconform/echo"
+	"github.com/echoconform/echoconform/internal/proc"
+)
+
+// ErrNotReady wraps every error of a server that could not be started or
+// never listened: the harness could not run, the server was not checked.
+var ErrNotReady = errors.New("server not ready")
+
+type targetKind int
+
+const (
+	inProcess targetKind = iota
+	command
+	address
+)
+
+// A Target yields fresh servers to check: a Go server in this process, a
+// command that starts a server in any language, or the address of a server
+// someone else runs.
+type Target struct {
+	kind      targetKind
+	name      string
+	newServer func() echo.Server
+	argv      []string
+	addr      string
+}
+
+// InProcess returns a target that runs newServer() in this process, on a
+// fresh loopback listener for every check.
+func InProcess(name string, newServer func() echo.Server) Target {
+	return Target{kind: inProcess, name: name, newServer: newServer}
+}
+
+// Command returns a target that runs argv for every check that needs a
+// fresh server. In each argument "{port}" becomes a free port on 127.0.0.1
+// and "{addr}" becomes 127.0.0.1:PORT; the environment carries PORT too.
+// The server is ready when that port listens; it is stopped with SIGTERM,
+// and its whole process tree is killed and reaped afterwards.
+func Command(argv ...string) Target {
+	return Target{kind: command, name: strings.Join(argv, " "), argv: argv}
+}
+
+// Address returns a target for a server that is already running at addr.
+// Checks that need to stop or restart the server are skipped; checks that
+// need its process run when the listener is a process on this machine.
+func Address(addr string) Target {
+	return Target{kind: address, name: addr, addr: addr}
+}
+
+// String describes the target for reports.
+func (t Target) String() string {
+	switch t.kind {
+	case inProcess:
+		return "in-process " + t.name
+	case command:
+		return "command " + t.name
+	}
+	return "address " + t.name
+}
+
+// instance is one running server.
+type instance struct {
+	t    Target
+	o    *options
+	addr string
+	port int
+	pid  int // the server process; 0 when unknown
+
+	// in-process
+	srv      echo.Server
+	served   chan struct{} // closed when Serve returned
+	serveErr error         // what Serve returned
+
+	// command
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when cmd.Wait returned
+	output *tail
+	tree   map[int]bool // every process seen in the server's tree
+
+	closeOnce sync.Once
+}
+
+var subreaper sync.Once
+
+func (t Target) start(ctx context.Context, o *options) (*instance, error) {
+	in := &instance{t: t, o: o}
+	switch t.kind {
+	case inProcess:
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrNotReady, err)
+		}
+		in.addr, in.port, in.pid = ln.Addr().String(), ln.Addr().(*net.TCPAddr).Port, os.Getpid()
+		in.srv = t.newServer()
+		in.served = make(chan struct{})
+		go func() { in.serveErr = in.srv.Serve(ln); close(in.served) }()
+		return in, nil
+	case address:
+		host, p, err := net.SplitHostPort(t.addr)
+		if err != nil {
+			return nil, fmt.Errorf("%w: bad address %q: %v", ErrNotReady, t.addr, err)
+		}
+		in.addr = t.addr
+		in.port, _ = strconv.Atoi(p)
+		if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+			if pids, _ := proc.ListenerPIDs(in.port); len(pids) > 0 {
+				in.pid = pids[0]
+			}
+		}
+		c, err := net.DialTimeout("tcp", t.addr, o.d())
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrNotReady, err)
+		}
+		c.Close()
+		return in, nil
+	}
+	return in, in.startCommand(ctx)
+}
+
+func (in *instance) startCommand(ctx context.Context) error {
+	// The harness adopts the orphans of the servers it starts, so that it
+	// can see them, count them against the server and reap them.
+	subreaper.Do(func() { _ = proc.SetChildSubreaper() })
+	port, err := freePort()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNotReady, err)
+	}
+	in.port, in.addr = port, net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	argv := make([]string, len(in.t.argv))
+	for i, a := range in.t.argv {
+		argv[i] = strings.NewReplacer("{port}", strconv.Itoa(port), "{addr}", in.addr).Replace(a)
+	}
+	in.output = newTail(64 << 10)
+	in.cmd = exec.Command(argv[0], argv[1:]...)
+	in.cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port))
+	in.cmd.Stdout, in.cmd.Stderr = in.output, in.output
+	// Its own process group, so the whole tree can be ended by group; and it
+	// dies with the harness.
+	in.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	in.cmd.WaitDelay = time.Second
+	if err := in.cmd.Start(); err != nil {
+		return fmt.Errorf("%w: %v", ErrNotReady, err)
+	}
+	in.tree = map[int]bool{in.cmd.Process.Pid: true}
+	in.exited = make(chan struct{})
+	go func() { _ = in.cmd.Wait(); close(in.exited) }()
+
+	// Ready when the port listens: no probe connection disturbs the server.
+	limit := time.Now().Add(in.o.scale(10 * time.Second))
+	for {
+		if ok, _ := proc.IsListening(port); ok {
+			break
+		}
+		select {
+		case <-in.exited:
+			err := fmt.Errorf("%w: %s exited (%v) before listening on port %d%s", ErrNotReady, argv[0], in.cmd.ProcessState, port, in.output.excerpt(10))
+			in.close()
+			return err
+		case <-ctx.Done():
+			in.close()
+			return fmt.Errorf("%w: %v", ErrNotReady, ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+		if time.Now().After(limit) {
+			in.close()
+			return fmt.Errorf("%w: %s did not listen on port %d within %v%s", ErrNotReady, argv[0], port, in.o.scale(10*time.Second), in.output.excerpt(10))
+		}
+	}
+	in.pid = in.serverPID()
+	in.track()
+	return nil
+}
+
+// serverPID is the process that holds the listening socket, the one closest
+// to the started command: wrappers such as sh -c or interpreter shims are
+// common, and forked children may share the listener.
+func (in *instance) serverPID() int {
+	pids, _ := proc.ListenerPIDs(in.port)
+	in.track()
+	best, depth := 0, 1<<30
+	for _, pid := range pids {
+		if !in.tree[pid] {
+			continue
+		}
+		d := 0
+		for p := pid; p > 1 && p != in.cmd.Process.Pid && d < 64; d++ {
+			info, err := proc.Read(p)
+			if err != nil {
+				break
+			}
+			p = info.PPID
+		}
+		if d < depth {
+			best, depth = pid, d
+		}
+	}
+	if best == 0 && len(pids) > 0 {
+		best = pids[0]
+	}
+	if best == 0 {
+		best = in.cmd.Process.Pid
+	}
+	return best
+}
+
+// track records every process now in the command's tree.
+func (in *instance) track() {
+	if in.cmd == nil {
+		return
+	}
+	root := in.cmd.Process.Pid
+	if d, err := proc.Descendants(root); err == nil {
+		for _, p := range d {
+			in.tree[p] = true
+		}
+	}
+	// Orphans that the harness adopted as subreaper, still in the group.
+	if kids, err := proc.Children(os.Getpid()); err == nil {
+		for _, k := range kids {
+			if info, err := proc.Read(k); err == nil && info.PGID == root {
+				in.tree[k] = true
+				if d, err := proc.Descendants(k); err == nil {
+					for _, p := range d {
+						in.tree[p] = true
+					}
+				}
+			}
+		}
+	}
+}
+
+// remaining returns the processes of the server's tree that still run
+// (zombies of the harness are reaped on the way).
+func (in *instance) remaining() []int {
+	if in.cmd == nil {
+		return nil
+	}
+	in.track()
+	var left []int
+	for pid := range in.tree {
+		if pid == in.cmd.Process.Pid {
+			select {
+			case <-in.exited:
+				continue
+			default:
+			}
+		} else {
+			proc.ReapZombies(pid)
+		}
+		info, err := proc.Read(pid)
+		if err != nil || info.State == "Z" {
+			continue
+		}
+		left = append(left, pid)
+	}
+	slices.Sort(left)
+	return left
+}
+
+// close ends the server for good: in-process, Close or Shutdown with an
+// expired context; a command, SIGKILL to its group and every process of its
+// tree, then reaping. It is idempotent and bounded.
+func (in *instance) close() {
+	in.closeOnce.Do(func() {
+		switch {
+		case in.srv != nil:
+			ctx, cancel := context.WithTimeout(context.Background(), in.o.scale(5*time.Second))
+			defer cancel()
+			if c, ok := in.srv.(interface{ Close() error }); ok {
+				_ = c.Close()
+			} else {
+				_ = in.srv.Shutdown(ctx)
+			}
+			select {
+			case <-in.served:
+			case <-ctx.Done():
+			}
+		case in.cmd != nil && in.cmd.Process != nil:
+			in.track()
+			_ = proc.KillGroup(syscall.SIGKILL, in.cmd.Process.Pid)
+			for pid := range in.tree {
+				proc.Kill(syscall.SIGKILL, pid)
+			}
+			select {
+			case <-in.exited:
+			case <-time.After(5 * time.Second):
+			}
+			for i := 0; i < 200 && len(in.remaining()) > 0; i++ {
+				for _, pid := range in.remaining() {
+					proc.Kill(syscall.SIGKILL, pid)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+	})
+}
+
+// excerpt returns the server's last output lines for a failure message.
+func (in *instance) excerpt() string {
+	if in.output == nil {
+		return ""
+	}
+	return in.output.excerpt(20)
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// tail keeps the last bytes a server wrote, so that its output is drained
+// (a server never blocks on a full pipe) with bounded memory.
+type tail struct {
+	mu    sync.Mutex
+	max   int
+	buf   []byte
+	total int64
+}
+
+func newTail(max int) *tail { return &tail{max: max} }
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.total += int64(len(p))
+	t.buf = append(t.buf, p...)
+	if over := len(t.buf) - t.max; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+// excerpt returns the last n lines, indented, after a heading line.
+func (t *tail) excerpt(n int) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := strings.TrimRight(string(t.buf), "\n")
+	if s == "" {
+		return ""
+	}
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return fmt.Sprintf("\nlast lines the server wrote (%d bytes in all):\n  | %s", t.total, strings.Join(lines, "\n  | "))
+}
