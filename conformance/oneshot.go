@@ -2,7 +2,6 @@ package conformance
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"syscall"
 	"time"
@@ -163,38 +162,40 @@ func testOneshotSplit(ck *checker) {
 		if err != nil {
 			ck.Fatal(err)
 		}
+		// A server that answers the first piece and closes makes the later
+		// writes fail: stop sending and judge by its reply.
 		off := 0
 		for i, p := range pieces {
-			if p <= 0 {
-				continue
-			}
 			if i > 0 {
 				time.Sleep(20 * time.Millisecond) // the pause is the point of the check
 			}
 			if err := c.write(msg[off : off+p]); err != nil {
-				ck.Fatalf("piece %d of %d: %v", i+1, len(pieces), err)
+				ck.Logf("piece %d of %d: %v", i+1, len(pieces), err)
+				break
 			}
 			off += p
 		}
-		if err := c.halfClose(); err != nil {
-			ck.Fatal(err)
+		if off == total {
+			if err := c.halfClose(); err != nil {
+				ck.Logf("half-close: %v", err)
+			}
 		}
 		got, err := readReplyLenient(c, 1<<20)
 		c.close()
-		if err != nil {
-			ck.Fatalf("a %d-byte message in %d pieces %v: %v", total, len(pieces), pieces, err)
-		}
 		if _, verr := verifyReply(ck.o.prefix, got, msg); verr != nil {
 			_, n, _ := ck.o.prefix.Match(got)
 			ck.Fatalf("a %d-byte message sent in %d pieces %v with 20 ms pauses, then half-closed, did not come back whole: %d bytes of it came back%s: %v",
 				total, len(pieces), pieces, len(got)-n, firstPieceHint(len(got)-n, pieces), verr)
+		}
+		if err != nil {
+			ck.Fatalf("a %d-byte message in %d pieces %v came back whole, but then: %v", total, len(pieces), pieces, err)
 		}
 	}
 }
 
 func firstPieceHint(n int, pieces []int) string {
 	if n == pieces[0] {
-		return fmt.Sprintf(", exactly the first piece: the server takes a single read for the whole message")
+		return ", exactly the first piece: the server takes a single read for the whole message"
 	}
 	return ""
 }

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"testing"
 
 	"github.com/echoconform/echoconform/conformance"
@@ -74,3 +75,5 @@ func buildEchoserver(t *testing.T) string {
 	}
 	return bin
 }
+
+func regexpOf(s string) *regexp.Regexp { return regexp.MustCompile(s) }

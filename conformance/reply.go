@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/echoconform/echoconform/echo"
 )
@@ -80,7 +81,33 @@ func firstDiff(a, b []byte) int {
 func show(b []byte) string {
 	const edge = 24
 	if len(b) <= 2*edge {
-		return fmt.Sprintf("%+q", b)
+		return quote(b)
 	}
-	return fmt.Sprintf("%+q…%+q (%d bytes)", b[:edge], b[len(b)-edge:], len(b))
+	return fmt.Sprintf("%s…%s (%d bytes)", quote(b[:edge]), quote(b[len(b)-edge:]), len(b))
+}
+
+// quote writes bytes as a Go string literal with every byte that is not
+// printable ASCII escaped as \xNN: server data is bytes, not UTF-8.
+func quote(b []byte) string {
+	var sb strings.Builder
+	sb.WriteByte('"')
+	for _, c := range b {
+		switch {
+		case c == '"' || c == '\\':
+			sb.WriteByte('\\')
+			sb.WriteByte(c)
+		case c == '\n':
+			sb.WriteString(`\n`)
+		case c == '\r':
+			sb.WriteString(`\r`)
+		case c == '\t':
+			sb.WriteString(`\t`)
+		case c >= 0x20 && c < 0x7f:
+			sb.WriteByte(c)
+		default:
+			fmt.Fprintf(&sb, `\x%02x`, c)
+		}
+	}
+	sb.WriteByte('"')
+	return sb.String()
 }

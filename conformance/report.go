@@ -37,14 +37,28 @@ func (r *Report) Summarize(strict bool) Summary {
 	return s
 }
 
-// WriteJSON writes the report as one JSON document (schema:
-// testdata/report.schema.json).
-func (r *Report) WriteJSON(w io.Writer, strict bool) error {
-	doc := struct {
+// WriteJSON writes reports as one JSON document, always of the same shape
+// (schema: testdata/report.schema.json): {"strict", "summary", "reports":
+// [{"target", "options", "results": [...], "summary", ...}]}.
+func WriteJSON(w io.Writer, reports []*Report, strict bool) error {
+	type reportDoc struct {
 		*Report
-		Strict  bool    `json:"strict"`
 		Summary Summary `json:"summary"`
-	}{r, strict, r.Summarize(strict)}
+	}
+	doc := struct {
+		Strict  bool        `json:"strict"`
+		Summary Summary     `json:"summary"`
+		Reports []reportDoc `json:"reports"`
+	}{Strict: strict, Reports: []reportDoc{}}
+	for _, r := range reports {
+		s := r.Summarize(strict)
+		doc.Reports = append(doc.Reports, reportDoc{r, s})
+		doc.Summary.Passed += s.Passed
+		doc.Summary.Failed += s.Failed
+		doc.Summary.Warned += s.Warned
+		doc.Summary.Skipped += s.Skipped
+		doc.Summary.Errors += s.Errors
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(doc)
@@ -81,10 +95,27 @@ type junitMessage struct {
 	Body    string `xml:",chardata"`
 }
 
-// WriteJUnit writes the report as JUnit XML, one testcase per requirement.
-// A failed SHOULD is a failure only when strict; otherwise it passes with
-// the finding in system-out.
-func (r *Report) WriteJUnit(w io.Writer, strict bool) error {
+// WriteJUnit writes reports as JUnit XML, a testsuite per report and a
+// testcase per requirement. A failed SHOULD is a failure only when strict;
+// otherwise it passes with the finding in system-out.
+func WriteJUnit(w io.Writer, reports []*Report, strict bool) error {
+	var doc junitSuites
+	for _, r := range reports {
+		doc.Suites = append(doc.Suites, r.junit(strict))
+	}
+	if _, err := io.WriteString(w, xml.Header); err != nil {
+		return err
+	}
+	enc := xml.NewEncoder(w)
+	enc.Indent("", "  ")
+	if err := enc.Encode(doc); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, "\n")
+	return err
+}
+
+func (r *Report) junit(strict bool) junitSuite {
 	s := junitSuite{Name: "echoconform: " + r.Target, Time: secs(r.Duration.Seconds())}
 	for _, res := range r.Results {
 		c := junitCase{Name: res.ID + " " + res.Title, Classname: "echoconform." + string(res.Level), Time: secs(res.Duration.Seconds())}
@@ -107,16 +138,7 @@ func (r *Report) WriteJUnit(w io.Writer, strict bool) error {
 		s.Cases = append(s.Cases, c)
 	}
 	s.Tests = len(s.Cases)
-	if _, err := io.WriteString(w, xml.Header); err != nil {
-		return err
-	}
-	enc := xml.NewEncoder(w)
-	enc.Indent("", "  ")
-	if err := enc.Encode(junitSuites{Suites: []junitSuite{s}}); err != nil {
-		return err
-	}
-	_, err := io.WriteString(w, "\n")
-	return err
+	return s
 }
 
 func secs(f float64) string { return fmt.Sprintf("%.3f", f) }

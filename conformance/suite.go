@@ -95,11 +95,12 @@ func Check(ctx context.Context, target Target, opts ...Option) (*Report, error) 
 			fmt.Fprintf(o.progress, "%-10s %-5s %v\n", req.ID, res.Verdict, res.Duration.Round(time.Millisecond))
 		}
 		rep.Results = append(rep.Results, res)
+		if errors.Is(err, ErrNotReady) {
+			errs = append(errs, err)
+			break // it will not start for the next check either
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", req.ID, err))
-			if errors.Is(err, ErrNotReady) {
-				break // it will not start for the next check either
-			}
 		}
 	}
 	rep.Duration = time.Since(start)
@@ -204,17 +205,20 @@ type checker struct {
 // that does not start ends the check with a harness error.
 func (ck *checker) server() *instance {
 	ck.mu.Lock()
-	defer ck.mu.Unlock()
 	if ck.in == nil {
 		in, err := ck.target.start(ck.ctx, ck.o)
 		if err != nil {
-			ck.rec.harnessErr = err
 			ck.mu.Unlock()
+			ck.rec.mu.Lock()
+			ck.rec.harnessErr = err
+			ck.rec.mu.Unlock()
 			runtime.Goexit()
 		}
 		ck.in = in
 	}
-	return ck.in
+	in := ck.in
+	ck.mu.Unlock()
+	return in
 }
 
 // fresh ends the current server, so that the next server() starts another.

@@ -98,15 +98,12 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 		verbose   = fs.Bool("v", false, "show every requirement's details and the server's output")
 		addr      = fs.String("addr", "", "attach to a server already listening on HOST:PORT")
 	)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usageText)
-		fs.SetOutput(stderr)
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
-	}
+	fs.Usage = func() {} // a bad flag is one line; -h prints the help below
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
+			fmt.Fprint(stderr, usageText)
+			fs.SetOutput(stderr)
+			fs.PrintDefaults()
 			return nil, err
 		}
 		return nil, usageError{err.Error()}
@@ -201,6 +198,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 			break
 		}
 	}
+	if runErr != nil && errors.Is(runErr, conformance.ErrNotReady) && checkedNothing(reports) {
+		// Nothing was checked: no report, one line.
+		fmt.Fprintf(stderr, "echoconform: %v\n", oneLine(runErr))
+		return 2
+	}
 	if err := c.write(reports, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "echoconform: %v\n", err)
 		return 2
@@ -215,6 +217,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return 0
+}
+
+func checkedNothing(reports []*conformance.Report) bool {
+	for _, rep := range reports {
+		for _, r := range rep.Results {
+			if r.Verdict == conformance.Pass || r.Verdict == conformance.Fail {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func oneLine(err error) string {
@@ -312,8 +325,8 @@ func setRapid(c *config) error {
 type progressWriter struct{ w io.Writer }
 
 func (p progressWriter) Write(b []byte) (int, error) {
-	if strings.HasSuffix(strings.TrimSpace(string(b)), "...") {
-		return len(b), nil // only finished requirements; a line each
+	if line := strings.TrimSpace(string(b)); strings.HasSuffix(line, "...") || strings.Contains(line, " ERROR ") {
+		return len(b), nil // finished requirements only; a harness error ends with its own line
 	}
 	return p.w.Write(append([]byte("echoconform: "), b...))
 }

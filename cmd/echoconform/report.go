@@ -16,32 +16,16 @@ func (c *config) write(reports []*conformance.Report, stdout, stderr io.Writer) 
 		if err != nil {
 			return err
 		}
-		for _, rep := range reports {
-			if err := rep.WriteJUnit(f, c.strict); err != nil {
-				f.Close()
-				return err
-			}
+		if err := conformance.WriteJUnit(f, reports, c.strict); err != nil {
+			f.Close()
+			return err
 		}
 		if err := f.Close(); err != nil {
 			return err
 		}
 	}
 	if c.json {
-		if len(reports) == 1 {
-			return reports[0].WriteJSON(stdout, c.strict)
-		}
-		// Several reference servers: one document, a list of reports.
-		fmt.Fprintln(stdout, "[")
-		for i, rep := range reports {
-			if i > 0 {
-				fmt.Fprintln(stdout, ",")
-			}
-			if err := rep.WriteJSON(stdout, c.strict); err != nil {
-				return err
-			}
-		}
-		fmt.Fprintln(stdout, "]")
-		return nil
+		return conformance.WriteJSON(stdout, reports, c.strict)
 	}
 	color := isTerminal(stdout)
 	for _, rep := range reports {

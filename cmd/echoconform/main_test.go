@@ -1,0 +1,235 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	junit "github.com/joshdk/go-junit"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/stretchr/testify/require"
+
+	"github.com/echoconform/echoconform/echo"
+	"github.com/echoconform/echoconform/impl/forking"
+	"github.com/echoconform/echoconform/impl/threading"
+	"github.com/echoconform/echoconform/internal/proc"
+)
+
+func TestMain(m *testing.M) {
+	forking.Init()
+	if len(os.Args) == 3 && os.Args[1] == "-broken-echo" {
+		os.Exit(brokenEcho(os.Args[2]))
+	}
+	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	os.Exit(m.Run())
+}
+
+// brokenEcho is a stream echo server that drops the third byte of every
+// connection: the failing server of the report tests.
+func brokenEcho(addr string) int {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return 1
+	}
+	go func() {
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM)
+		<-sig
+		os.Exit(0)
+	}()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return 1
+		}
+		go func() {
+			defer c.Close()
+			buf := make([]byte, 64<<10)
+			off := 0
+			for {
+				n, err := c.Read(buf)
+				out := buf[:n]
+				if off <= 2 && off+n > 2 {
+					out = append(append([]byte{}, buf[:2-off]...), buf[3-off:n]...)
+				}
+				off += n
+				if _, werr := c.Write(out); werr != nil || err != nil {
+					c.(*net.TCPConn).CloseWrite()
+					return
+				}
+			}
+		}()
+	}
+}
+
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+// progressFree drops the progress lines, leaving what the user must read.
+func progressFree(stderr string) []string {
+	var out []string
+	for _, l := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		if l != "" && !strings.Contains(l, " PASS ") && !strings.Contains(l, " FAIL ") && !strings.Contains(l, " SKIP ") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func TestNoArgumentsChecksTheReferences(t *testing.T) {
+	code, stdout, stderr := runCLI(t)
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	for _, want := range []string{"threading reference (protocol stream", "forking reference (protocol stream",
+		"threading reference (protocol oneshot", "forking reference (protocol oneshot"} {
+		require.Contains(t, stdout, want)
+	}
+	// Exit 0 is the contract (every MUST); the timing SHOULDs (CONC-4's
+	// 0.5 s burst) can miss on a loaded machine under -race, so they are
+	// logged, not asserted here.
+	require.Equal(t, 4, strings.Count(stdout, " 0 failed, "), stdout)
+	if n := strings.Count(stdout, " 0 warned (SHOULD),"); n != 4 {
+		t.Logf("SHOULD warnings on the references:\n%s", stdout)
+	}
+	require.NotEmpty(t, stderr, "progress goes to stderr")
+}
+
+func TestHelp(t *testing.T) {
+	code, stdout, stderr := runCLI(t, "-h")
+	require.Equal(t, 0, code)
+	require.Empty(t, stdout)
+	for _, want := range []string{"-- COMMAND", "-addr HOST:PORT", "reference servers", "-time-scale", "-junit", "-strict"} {
+		require.Contains(t, stderr, want)
+	}
+}
+
+// TestHarnessErrors: every way the harness cannot run is exit 2 with one
+// line, no report, and no process left behind.
+func TestHarnessErrors(t *testing.T) {
+	token := fmt.Sprintf("31.%d", os.Getpid()) // a sleep duration no one else uses
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"bad flag", []string{"-bogus"}, "flag provided but not defined: -bogus"},
+		{"bad protocol", []string{"-protocol", "udp"}, "unknown protocol"},
+		{"unknown placeholder", []string{"-prefix", "{tid}: "}, "unknown placeholder {tid}"},
+		{"bad model", []string{"-model", "process"}, "unknown model"},
+		{"unknown requirement", []string{"-run", "STREAM-99"}, "matches no requirement ID"},
+		{"bad regexp", []string{"-skip", "("}, "-skip"},
+		{"both targets", []string{"-addr", "127.0.0.1:1", "--", "true"}, "not both"},
+		{"command not found", []string{"--", "/nonexistent/echo-server", "{port}"}, "no such file"},
+		{"server exits at once", []string{"--", "sh", "-c", "exit 3"}, "exited (exit status 3) before listening"},
+		{"server never listens", []string{"-time-scale", "0.05", "--", "sleep", token}, "did not listen on port"},
+		{"nothing at the address", []string{"-addr", "127.0.0.1:1"}, "connection refused"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, tc.args...)
+			require.Equal(t, 2, code, stderr)
+			require.Empty(t, stdout)
+			lines := progressFree(stderr)
+			require.Len(t, lines, 1, "one line: %q", stderr)
+			require.Contains(t, lines[0], tc.want)
+			require.True(t, strings.HasPrefix(lines[0], "echoconform: "), lines[0])
+			require.Empty(t, processesWith(t, token), "processes left behind")
+		})
+	}
+}
+
+// processesWith lists the processes whose command line contains token.
+func processesWith(t *testing.T, token string) []string {
+	t.Helper()
+	dirs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	var found []string
+	for _, d := range dirs {
+		b, err := os.ReadFile(d)
+		if err == nil && bytes.Contains(b, []byte(token)) && !bytes.Contains(b, []byte("-test.")) {
+			found = append(found, d+": "+strings.ReplaceAll(string(b), "\x00", " "))
+		}
+	}
+	return found
+}
+
+func TestFailingServerReports(t *testing.T) {
+	dir := t.TempDir()
+	xmlPath := filepath.Join(dir, "report.xml")
+	code, stdout, stderr := runCLI(t, "-json", "-junit", xmlPath, "-run", "STREAM|PREFIX-1|SHUT-5",
+		"--", os.Args[0], "-broken-echo", "{addr}")
+	require.Equal(t, 1, code, stderr)
+
+	// JSON: valid against the schema, the failure explained.
+	schema, err := jsonschema.NewCompiler().Compile("../../testdata/report.schema.json")
+	require.NoError(t, err)
+	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(stdout))
+	require.NoError(t, err)
+	require.NoError(t, schema.Validate(doc))
+	var rep struct {
+		Summary struct{ Failed int }
+		Reports []struct {
+			Results []struct {
+				ID, Verdict, Message, Counterexample string
+				Seed                                 uint64
+				Transcript                           []json.RawMessage
+			}
+		}
+	}
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
+	require.Positive(t, rep.Summary.Failed)
+	byID := map[string]int{}
+	for i, r := range rep.Reports[0].Results {
+		byID[r.ID] = i
+	}
+	s1 := rep.Reports[0].Results[byID["STREAM-1"]]
+	require.Equal(t, "FAIL", s1.Verdict)
+	require.Contains(t, s1.Message, "differs at offset 2")
+	require.NotZero(t, s1.Seed)
+	require.NotEmpty(t, s1.Counterexample)
+	require.NotEmpty(t, s1.Transcript)
+	require.Equal(t, "PASS", rep.Reports[0].Results[byID["SHUT-5"]].Verdict)
+
+	// JUnit: a real parser reads one testcase per requirement.
+	suites, err := junit.IngestFile(xmlPath)
+	require.NoError(t, err)
+	require.Len(t, suites, 1)
+	require.Len(t, suites[0].Tests, len(rep.Reports[0].Results))
+	for _, tc := range suites[0].Tests {
+		r := rep.Reports[0].Results[byID[strings.Fields(tc.Name)[0]]]
+		want := map[string]junit.Status{"PASS": junit.StatusPassed, "FAIL": junit.StatusFailed, "SKIP": junit.StatusSkipped}[r.Verdict]
+		require.Equal(t, want, tc.Status, tc.Name)
+	}
+
+	// Text: the counterexample and the command that reproduces it.
+	code, stdout, _ = runCLI(t, "-seed", "7", "-run", "STREAM-1", "--", os.Args[0], "-broken-echo", "{addr}")
+	require.Equal(t, 1, code)
+	require.Contains(t, stdout, "STREAM-1   FAIL")
+	require.Contains(t, stdout, "minimal counterexample:")
+	require.Contains(t, stdout, "reproduce: echoconform -run '^STREAM-1$' -seed=")
+	require.Contains(t, stdout, "0 passed, 1 failed")
+}
+
+func TestAttach(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := threading.New(echo.Config{})
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	code, stdout, stderr := runCLI(t, "-addr", ln.Addr().String(), "-model", "thread", "-skip", "SHUT|LEAK")
+	require.Equal(t, 0, code, "%s\n%s", stdout, stderr)
+	require.Contains(t, stdout, "address "+ln.Addr().String())
+	pids, err := proc.ListenerPIDs(ln.Addr().(*net.TCPAddr).Port)
+	require.NoError(t, err)
+	require.Contains(t, pids, os.Getpid(), "the listener is this process, so the process checks ran")
+	require.Contains(t, stdout, "MODEL-1    PASS")
+}
