@@ -8,11 +8,13 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/echoconform/echoconform/conformance"
 	"github.com/echoconform/echoconform/impl/forking"
 )
 
 func TestMain(m *testing.M) {
 	forking.Init()
+	conformance.Init()
 	// Under -race every process sleeps 1 s at exit by default; the forking
 	// reference's children would make each check wait for it.
 	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))

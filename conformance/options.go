@@ -41,6 +41,8 @@ type options struct {
 	run, skip   *regexp.Regexp
 	progress    io.Writer
 	strict      bool
+
+	leak *leakCache // shared by the LEAK checks of one run
 }
 
 func buildOptions(opts []Option) (options, error) {
@@ -50,6 +52,7 @@ func buildOptions(opts []Option) (options, error) {
 		model:       ModelAny,
 		concurrency: 64,
 		timeScale:   1,
+		leak:        &leakCache{},
 	}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {

@@ -56,7 +56,8 @@ type shutdownObs struct {
 	stopped     bool  // the server stopped after the in-flight connection closed
 	stopWait    time.Duration
 	portFree    bool
-	state       *os.ProcessState
+	status      *syscall.WaitStatus
+	exited      bool
 	shutdownErr error
 	serveErr    error
 	returned    bool
@@ -126,7 +127,7 @@ func (ck *checker) shutdown(listenWait time.Duration, probe bool) *shutdownObs {
 		})
 		select {
 		case <-in.exited:
-			obs.state = in.cmd.ProcessState
+			obs.exited, obs.status = true, in.status
 		case <-time.After(time.Until(t0.Add(bound))):
 		}
 	}
@@ -209,12 +210,14 @@ func (o *shutdownObs) judgeStopped(ck *checker) {
 
 func (o *shutdownObs) judgeStatus(ck *checker) {
 	switch {
-	case o.state == nil:
+	case !o.exited:
 		ck.Fatalf("after %s the command had not exited", o.how)
-	case !o.state.Exited():
-		ck.Fatalf("after %s the command ended by a signal (%v), not by exiting 0", o.how, o.state)
-	case o.state.ExitCode() != 0:
-		ck.Fatalf("after %s the command exited with status %d, want 0", o.how, o.state.ExitCode())
+	case o.status == nil:
+		ck.Fatalf("after %s the command exited, but its status could not be read", o.how)
+	case !o.status.Exited():
+		ck.Fatalf("after %s the command ended by a signal (%s), not by exiting 0", o.how, describe(o.status))
+	case o.status.ExitStatus() != 0:
+		ck.Fatalf("after %s the command exited with status %d, want 0", o.how, o.status.ExitStatus())
 	}
 }
 

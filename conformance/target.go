@@ -88,10 +88,15 @@ type instance struct {
 	serveErr error         // what Serve returned
 
 	// command
-	cmd    *exec.Cmd
-	exited chan struct{} // closed when cmd.Wait returned
-	output *tail
-	tree   map[int]bool // every process seen in the server's tree
+	cmd      *exec.Cmd // the command, or its supervisor
+	root     int       // the command's process
+	control  *os.File  // supervised: closing it ends the server's tree
+	exited   chan struct{}
+	exitOnce sync.Once
+	status   *syscall.WaitStatus // the command's, once exited
+	waited   chan struct{}       // closed when cmd.Wait returned
+	output   *tail
+	tree     map[int]bool // every process seen in the server's tree
 
 	closeOnce sync.Once
 }
@@ -147,19 +152,17 @@ func (in *instance) startCommand(ctx context.Context) error {
 		argv[i] = strings.NewReplacer("{port}", strconv.Itoa(port), "{addr}", in.addr).Replace(a)
 	}
 	in.output = newTail(64 << 10)
-	in.cmd = exec.Command(argv[0], argv[1:]...)
-	in.cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port))
-	in.cmd.Stdout, in.cmd.Stderr = in.output, in.output
-	// Its own process group, so the whole tree can be ended by group; and it
-	// dies with the harness.
-	in.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	in.cmd.WaitDelay = time.Second
-	if err := in.cmd.Start(); err != nil {
+	in.exited, in.waited = make(chan struct{}), make(chan struct{})
+	env := append(os.Environ(), "PORT="+strconv.Itoa(port))
+	if supervised {
+		if err := in.startSupervised(argv, env); err != nil {
+			in.close()
+			return fmt.Errorf("%w: %v", ErrNotReady, err)
+		}
+	} else if err := in.startDirect(argv, env); err != nil {
 		return fmt.Errorf("%w: %v", ErrNotReady, err)
 	}
-	in.tree = map[int]bool{in.cmd.Process.Pid: true}
-	in.exited = make(chan struct{})
-	go func() { _ = in.cmd.Wait(); close(in.exited) }()
+	in.tree = map[int]bool{in.root: true}
 
 	// Ready when the port listens: no probe connection disturbs the server.
 	limit := time.Now().Add(in.o.scale(10 * time.Second))
@@ -169,7 +172,7 @@ func (in *instance) startCommand(ctx context.Context) error {
 		}
 		select {
 		case <-in.exited:
-			err := fmt.Errorf("%w: %s exited (%v) before listening on port %d%s", ErrNotReady, argv[0], in.cmd.ProcessState, port, in.output.excerpt(10))
+			err := fmt.Errorf("%w: %s exited (%v) before listening on port %d%s", ErrNotReady, argv[0], describe(in.status), port, in.output.excerpt(10))
 			in.close()
 			return err
 		case <-ctx.Done():
@@ -187,6 +190,52 @@ func (in *instance) startCommand(ctx context.Context) error {
 	return nil
 }
 
+// startDirect starts argv as a child of this process, in its own group.
+func (in *instance) startDirect(argv, env []string) error {
+	// The harness adopts the orphans of the servers it starts, so that it
+	// can see them, count them against the server and reap them.
+	subreaper.Do(func() { _ = proc.SetChildSubreaper() })
+	in.cmd = exec.Command(argv[0], argv[1:]...)
+	in.cmd.Env = env
+	in.cmd.Stdout, in.cmd.Stderr = in.output, in.output
+	// Its own process group, so the whole tree can be ended by group; and it
+	// dies with the harness.
+	in.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	in.cmd.WaitDelay = time.Second
+	if err := in.cmd.Start(); err != nil {
+		return err
+	}
+	in.root = in.cmd.Process.Pid
+	go func() {
+		_ = in.cmd.Wait()
+		ws, _ := in.cmd.ProcessState.Sys().(syscall.WaitStatus)
+		in.setExited(&ws)
+		close(in.waited)
+	}()
+	return nil
+}
+
+// setExited records the command's end (nil: unknown) the first time.
+func (in *instance) setExited(ws *syscall.WaitStatus) {
+	in.exitOnce.Do(func() {
+		in.status = ws
+		close(in.exited)
+	})
+}
+
+// describe renders a wait status like os.ProcessState does.
+func describe(ws *syscall.WaitStatus) string {
+	switch {
+	case ws == nil:
+		return "status unknown"
+	case ws.Exited():
+		return fmt.Sprintf("exit status %d", ws.ExitStatus())
+	case ws.Signaled():
+		return "signal: " + ws.Signal().String()
+	}
+	return fmt.Sprintf("wait status %#x", uint32(*ws))
+}
+
 // serverPID is the process that holds the listening socket, the one closest
 // to the started command: wrappers such as sh -c or interpreter shims are
 // common, and forked children may share the listener.
@@ -199,7 +248,7 @@ func (in *instance) serverPID() int {
 			continue
 		}
 		d := 0
-		for p := pid; p > 1 && p != in.cmd.Process.Pid && d < 64; d++ {
+		for p := pid; p > 1 && p != in.root && d < 64; d++ {
 			info, err := proc.Read(p)
 			if err != nil {
 				break
@@ -214,31 +263,33 @@ func (in *instance) serverPID() int {
 		best = pids[0]
 	}
 	if best == 0 {
-		best = in.cmd.Process.Pid
+		best = in.root
 	}
 	return best
 }
 
-// track records every process now in the command's tree.
+// track records every process now in the command's tree: below the
+// supervisor, which adopts orphans; or below the command, plus the orphans
+// this process adopted that are still in the command's group.
 func (in *instance) track() {
-	if in.cmd == nil {
+	if in.cmd == nil || in.cmd.Process == nil {
 		return
 	}
-	root := in.cmd.Process.Pid
-	if d, err := proc.Descendants(root); err == nil {
-		for _, p := range d {
+	if in.control != nil {
+		for _, p := range descendantsOf(in.cmd.Process.Pid) {
 			in.tree[p] = true
 		}
+		return
 	}
-	// Orphans that the harness adopted as subreaper, still in the group.
+	for _, p := range descendantsOf(in.root) {
+		in.tree[p] = true
+	}
 	if kids, err := proc.Children(os.Getpid()); err == nil {
 		for _, k := range kids {
-			if info, err := proc.Read(k); err == nil && info.PGID == root {
+			if info, err := proc.Read(k); err == nil && info.PGID == in.root {
 				in.tree[k] = true
-				if d, err := proc.Descendants(k); err == nil {
-					for _, p := range d {
-						in.tree[p] = true
-					}
+				for _, p := range descendantsOf(k) {
+					in.tree[p] = true
 				}
 			}
 		}
@@ -246,7 +297,7 @@ func (in *instance) track() {
 }
 
 // remaining returns the processes of the server's tree that still run
-// (zombies of the harness are reaped on the way).
+// (zombies of this process are reaped on the way).
 func (in *instance) remaining() []int {
 	if in.cmd == nil {
 		return nil
@@ -254,13 +305,13 @@ func (in *instance) remaining() []int {
 	in.track()
 	var left []int
 	for pid := range in.tree {
-		if pid == in.cmd.Process.Pid {
+		if pid == in.root {
 			select {
 			case <-in.exited:
 				continue
 			default:
 			}
-		} else {
+		} else if in.control == nil {
 			proc.ReapZombies(pid)
 		}
 		info, err := proc.Read(pid)
@@ -293,12 +344,21 @@ func (in *instance) close() {
 			}
 		case in.cmd != nil && in.cmd.Process != nil:
 			in.track()
-			_ = proc.KillGroup(syscall.SIGKILL, in.cmd.Process.Pid)
+			if in.control != nil {
+				// The supervisor kills and reaps the whole tree at EOF.
+				in.control.Close()
+				select {
+				case <-in.waited:
+				case <-time.After(5 * time.Second):
+				}
+			}
+			_ = proc.KillGroup(syscall.SIGKILL, in.root)
 			for pid := range in.tree {
 				proc.Kill(syscall.SIGKILL, pid)
 			}
+			proc.Kill(syscall.SIGKILL, in.cmd.Process.Pid)
 			select {
-			case <-in.exited:
+			case <-in.waited:
 			case <-time.After(5 * time.Second):
 			}
 			for i := 0; i < 200 && len(in.remaining()) > 0; i++ {

@@ -30,7 +30,8 @@ import (
 )
 
 func main() {
-	forking.Init() // the forking reference re-executes this binary
+	forking.Init()     // the forking reference re-executes this binary
+	conformance.Init() // and so does the supervisor of a launched server
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -311,7 +312,7 @@ func setRapid(c *config) error {
 		"rapid.checks":     strconv.Itoa(c.checks),
 		"rapid.seed":       strconv.FormatUint(c.seed, 10),
 		"rapid.nofailfile": "true", // reproduce with -seed, write nothing into the user's tree
-		"rapid.shrinktime": (time.Duration(float64(20*time.Second) * c.timeScale)).String(),
+		"rapid.shrinktime": (time.Duration(float64(10*time.Second) * c.timeScale)).String(),
 	} {
 		if err := flag.CommandLine.Set(name, value); err != nil {
 			return fmt.Errorf("setting %s: %v", name, err)

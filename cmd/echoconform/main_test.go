@@ -16,6 +16,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/require"
 
+	"github.com/echoconform/echoconform/conformance"
 	"github.com/echoconform/echoconform/echo"
 	"github.com/echoconform/echoconform/impl/forking"
 	"github.com/echoconform/echoconform/impl/threading"
@@ -24,8 +25,14 @@ import (
 
 func TestMain(m *testing.M) {
 	forking.Init()
-	if len(os.Args) == 3 && os.Args[1] == "-broken-echo" {
+	conformance.Init()
+	switch {
+	case len(os.Args) == 3 && os.Args[1] == "-broken-echo":
 		os.Exit(brokenEcho(os.Args[2]))
+	case len(os.Args) == 4 && os.Args[1] == "-hostile":
+		os.Exit(hostile(os.Args[2], os.Args[3]))
+	case len(os.Args) > 1 && os.Args[1] == "-cli":
+		os.Exit(run(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	os.Exit(m.Run())
