@@ -147,10 +147,7 @@ func (in *instance) startCommand(ctx context.Context) error {
 		return fmt.Errorf("%w: %v", ErrNotReady, err)
 	}
 	in.port, in.addr = port, net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	argv := make([]string, len(in.t.argv))
-	for i, a := range in.t.argv {
-		argv[i] = strings.NewReplacer("{port}", strconv.Itoa(port), "{addr}", in.addr).Replace(a)
-	}
+	argv := expandArgs(in.t.argv, port)
 	in.output = newTail(64 << 10)
 	in.exited, in.waited = make(chan struct{}), make(chan struct{})
 	env := append(os.Environ(), "PORT="+strconv.Itoa(port))
@@ -377,6 +374,18 @@ func (in *instance) excerpt() string {
 		return ""
 	}
 	return in.output.excerpt(20)
+}
+
+// expandArgs puts the port into a command's arguments: "{port}" becomes
+// PORT and "{addr}" becomes 127.0.0.1:PORT.
+func expandArgs(argv []string, port int) []string {
+	p := strconv.Itoa(port)
+	r := strings.NewReplacer("{port}", p, "{addr}", net.JoinHostPort("127.0.0.1", p))
+	out := make([]string, len(argv))
+	for i, a := range argv {
+		out[i] = r.Replace(a)
+	}
+	return out
 }
 
 func freePort() (int, error) {

@@ -1,4 +1,4 @@
-package echo_test
+package echo
 
 import (
 	"errors"
@@ -7,8 +7,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/echoconform/echoconform/echo"
 )
 
 func TestParseTemplateErrors(t *testing.T) {
@@ -25,10 +23,10 @@ func TestParseTemplateErrors(t *testing.T) {
 		{"{pid}{ppid}: ", "{pid} must be followed by text"},
 	} {
 		t.Run(tc.src, func(t *testing.T) {
-			_, err := echo.ParseTemplate(tc.src)
+			_, err := ParseTemplate(tc.src)
 			require.Error(t, err)
 			require.Contains(t, err.Error(), tc.want)
-			require.Panics(t, func() { echo.MustParseTemplate(tc.src) })
+			require.Panics(t, func() { MustParseTemplate(tc.src) })
 		})
 	}
 }
@@ -53,7 +51,7 @@ func TestTemplateRender(t *testing.T) {
 		{"{pid}\n", 0, 1, "0\n", []string{"pid"}},
 	} {
 		t.Run(tc.src, func(t *testing.T) {
-			tmpl, err := echo.ParseTemplate(tc.src)
+			tmpl, err := ParseTemplate(tc.src)
 			require.NoError(t, err)
 			require.Equal(t, tc.src, tmpl.String())
 			require.Equal(t, tc.want, string(tmpl.Render(tc.pid, tc.ppid)))
@@ -63,7 +61,7 @@ func TestTemplateRender(t *testing.T) {
 			}
 		})
 	}
-	var zero echo.Template
+	var zero Template
 	require.True(t, zero.IsZero())
 	require.Empty(t, zero.Render(1, 2))
 }
@@ -90,11 +88,11 @@ func TestTemplateMatch(t *testing.T) {
 		{"{pid}: ", "123: hello", 123, -1, 5, nil},
 		{"{pid}: ", "0: ", 0, -1, 3, nil},
 		{"{pid}: ", "4194304: 0", 4194304, -1, 9, nil},
-		{"{pid}: ", "", -1, -1, 0, echo.ErrShort},
-		{"{pid}: ", "1", -1, -1, 0, echo.ErrShort},
-		{"{pid}: ", "0", -1, -1, 0, echo.ErrShort},
-		{"{pid}: ", "123", -1, -1, 0, echo.ErrShort},
-		{"{pid}: ", "123:", -1, -1, 0, echo.ErrShort},
+		{"{pid}: ", "", -1, -1, 0, ErrShort},
+		{"{pid}: ", "1", -1, -1, 0, ErrShort},
+		{"{pid}: ", "0", -1, -1, 0, ErrShort},
+		{"{pid}: ", "123", -1, -1, 0, ErrShort},
+		{"{pid}: ", "123:", -1, -1, 0, ErrShort},
 		{"{pid}: ", "abc", -1, -1, 0, errOther},
 		{"{pid}: ", ": ", -1, -1, 0, errOther},
 		{"{pid}: ", "12x", -1, -1, 0, errOther},
@@ -105,27 +103,27 @@ func TestTemplateMatch(t *testing.T) {
 		{"{pid}: ", "12345678901", -1, -1, 0, errOther}, // nor with 11 digits
 		{"{ppid} :", "77 :x", -1, 77, 4, nil},
 		{"{pid}/{ppid}: ", "12/1: data", 12, 1, 6, nil},
-		{"{pid}/{ppid}: ", "12/", -1, -1, 0, echo.ErrShort},
+		{"{pid}/{ppid}: ", "12/", -1, -1, 0, ErrShort},
 		{"{pid}/{pid}: ", "3/3: ", 3, -1, 5, nil},
 		{"{pid}/{pid}: ", "1/2: ", -1, -1, 0, errOther},
-		{"hello ", "hel", -1, -1, 0, echo.ErrShort},
+		{"hello ", "hel", -1, -1, 0, ErrShort},
 		{"hello ", "help", -1, -1, 0, errOther},
 		{"[{pid}] ", "[12] ", 12, -1, 5, nil},
 		{"", "anything", -1, -1, 0, nil},
 		{"", "", -1, -1, 0, nil},
 	} {
 		t.Run(fmt.Sprintf("%s/%s", tc.src, tc.in), func(t *testing.T) {
-			v, n, err := echo.MustParseTemplate(tc.src).Match([]byte(tc.in))
+			v, n, err := MustParseTemplate(tc.src).Match([]byte(tc.in))
 			switch tc.err {
 			case nil:
 				require.NoError(t, err)
-				require.Equal(t, echo.Values{PID: tc.pid, PPID: tc.ppid}, v)
+				require.Equal(t, Values{PID: tc.pid, PPID: tc.ppid}, v)
 				require.Equal(t, tc.n, n)
-			case echo.ErrShort:
-				require.ErrorIs(t, err, echo.ErrShort)
+			case ErrShort:
+				require.ErrorIs(t, err, ErrShort)
 			default:
 				require.Error(t, err)
-				require.NotErrorIs(t, err, echo.ErrShort)
+				require.NotErrorIs(t, err, ErrShort)
 			}
 		})
 	}
@@ -136,17 +134,17 @@ func TestTemplateMatch(t *testing.T) {
 // ErrShort.
 func TestTemplateRoundTrip(t *testing.T) {
 	for _, src := range []string{"{pid}: ", "{ppid} :", "{pid}/{ppid}: ", "<{{{pid}}}> ", "pid={pid}\tppid={ppid}\n", "static "} {
-		tmpl := echo.MustParseTemplate(src)
+		tmpl := MustParseTemplate(src)
 		for _, ids := range [][2]int{{0, 0}, {1, 9}, {10, 100}, {32767, 1}, {4194304, 2147483647}} {
 			checkRoundTrip(t, tmpl, ids[0], ids[1], []byte("0123 data"))
 		}
 	}
 }
 
-func checkRoundTrip(t *testing.T, tmpl echo.Template, pid, ppid int, tail []byte) {
+func checkRoundTrip(t *testing.T, tmpl Template, pid, ppid int, tail []byte) {
 	t.Helper()
 	r := tmpl.Render(pid, ppid)
-	want := echo.Values{PID: -1, PPID: -1}
+	want := Values{PID: -1, PPID: -1}
 	if tmpl.Uses("pid") {
 		want.PID = pid
 	}
@@ -161,7 +159,7 @@ func checkRoundTrip(t *testing.T, tmpl echo.Template, pid, ppid int, tail []byte
 	}
 	for i := range len(r) {
 		_, _, err := tmpl.Match(r[:i])
-		require.ErrorIs(t, err, echo.ErrShort, "%q matching %q", tmpl, r[:i])
+		require.ErrorIs(t, err, ErrShort, "%q matching %q", tmpl, r[:i])
 	}
 }
 
@@ -170,9 +168,9 @@ func FuzzTemplate(f *testing.F) {
 		f.Add(s, uint32(1234), uint32(1), []byte("5 tail"))
 	}
 	f.Fuzz(func(t *testing.T, src string, pid, ppid uint32, tail []byte) {
-		tmpl, err := echo.ParseTemplate(src)
+		tmpl, err := ParseTemplate(src)
 		if err != nil {
-			assert.Panics(t, func() { echo.MustParseTemplate(src) })
+			assert.Panics(t, func() { MustParseTemplate(src) })
 			return
 		}
 		require.Equal(t, src, tmpl.String())
@@ -181,16 +179,16 @@ func FuzzTemplate(f *testing.F) {
 }
 
 func TestParseProtocol(t *testing.T) {
-	for s, want := range map[string]echo.Protocol{"stream": echo.Stream, "oneshot": echo.Oneshot} {
-		p, err := echo.ParseProtocol(s)
+	for s, want := range map[string]Protocol{"stream": Stream, "oneshot": Oneshot} {
+		p, err := ParseProtocol(s)
 		require.NoError(t, err)
 		require.Equal(t, want, p)
 		require.Equal(t, s, p.String())
 	}
 	for _, s := range []string{"", "Stream", "ONESHOT", " stream", "udp", "echo"} {
-		_, err := echo.ParseProtocol(s)
+		_, err := ParseProtocol(s)
 		require.Error(t, err, "%q", s)
 		require.Contains(t, err.Error(), "stream or oneshot")
 	}
-	require.Equal(t, "Protocol(7)", echo.Protocol(7).String())
+	require.Equal(t, "Protocol(7)", Protocol(7).String())
 }
