@@ -1,19 +1,32 @@
 // Package forking is the reference echo server of the fork model (Python's
 // socketserver.ForkingMixIn): every connection is served by a child process
-// of its own.
+// of its own, which exits when the connection ends.
 //
-// Go cannot fork without exec, so the server re-executes its own binary for
-// each connection and hands the accepted socket over as descriptor 3. The
-// binary must therefore call Init first thing in main (or TestMain):
+// Go cannot fork without exec, so the server re-executes its own binary to
+// make children, and the binary must call Init first thing in main (or
+// TestMain):
 //
 //	func main() {
 //		forking.Init()
 //		...
 //	}
+//
+// Starting a Go process costs a millisecond or more (exec, the runtime,
+// the package initialisers), several times what Python's plain fork()
+// costs. So the server starts its children ahead of demand: while
+// connections arrive it keeps a few spare children, each blocked on a
+// control socket of its own, waiting for exactly one connection. An
+// accepted connection is handed to the oldest spare over that socket
+// (SCM_RIGHTS); the child serves it, and only it, and exits when it ends;
+// the server starts another spare meanwhile. A server that receives no
+// connection for SpareTimeout ends its spares, so an idle server has no
+// children. A spare dies with the server: it reads EOF on its control
+// socket, and Pdeathsig kills it.
 package forking
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -24,6 +37,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/echoconform/echoconform/echo"
 	"github.com/echoconform/echoconform/impl/internal/lifecycle"
 )
@@ -32,8 +47,15 @@ import (
 // value is the encoded echo.Config.
 const envChild = "ECHOCONFORM_FORKING_CHILD"
 
-// DefaultMaxChildren bounds the live children when Server.MaxChildren is 0.
-const DefaultMaxChildren = 256
+// ctrlFD is the child's end of its control socket.
+const ctrlFD = 3
+
+// Defaults of the Server's fields.
+const (
+	DefaultMaxChildren  = 256
+	DefaultSpare        = 4
+	DefaultSpareTimeout = 500 * time.Millisecond
+)
 
 // Init serves the connection and exits when the process is a child started
 // by a Server; otherwise it returns at once. Call it before anything else in
@@ -46,113 +68,482 @@ func Init() {
 	os.Exit(runChild(v))
 }
 
+// runChild is the whole life of a child: wait for the connection on the
+// control socket, serve it, exit.
 func runChild(v string) int {
 	cfg, err := decodeConfig(v)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "forking child: %v\n", err)
 		return 2
 	}
-	f := os.NewFile(3, "conn")
+	fd, err := receiveConn(ctrlFD)
+	_ = unix.Close(ctrlFD)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "forking child: %v\n", err)
+		return 2
+	}
+	if fd < 0 {
+		return 0 // ended while spare: the server stopped or had no use for us
+	}
+	f := os.NewFile(uintptr(fd), "conn")
 	c, err := net.FileConn(f) // dups the descriptor and makes it non-blocking
 	f.Close()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "forking child: descriptor 3 is not a connection: %v\n", err)
+		fmt.Fprintf(os.Stderr, "forking child: the descriptor received is not a connection: %v\n", err)
 		return 2
 	}
 	_ = echo.ServeConn(c, cfg, os.Getpid(), os.Getppid())
 	return 0
 }
 
+// receiveConn blocks until the server sends the connection over the control
+// socket ctrl and returns its descriptor, or returns -1 at EOF (the server
+// closed its end, or died).
+func receiveConn(ctrl int) (int, error) {
+	var b [1]byte
+	oob := make([]byte, unix.CmsgSpace(4))
+	for {
+		n, oobn, _, _, err := unix.Recvmsg(ctrl, b[:], oob, unix.MSG_CMSG_CLOEXEC)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return -1, fmt.Errorf("control socket: %w", err)
+		}
+		if n == 0 && oobn == 0 {
+			return -1, nil
+		}
+		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		if err != nil || len(msgs) != 1 {
+			return -1, fmt.Errorf("control socket: no descriptor in the message (%v)", err)
+		}
+		fds, err := unix.ParseUnixRights(&msgs[0])
+		if err != nil || len(fds) != 1 {
+			for _, fd := range fds {
+				_ = unix.Close(fd)
+			}
+			return -1, fmt.Errorf("control socket: want one descriptor, got %d (%v)", len(fds), err)
+		}
+		return fds[0], nil
+	}
+}
+
 // Server serves cfg with a child process per connection. It satisfies
 // echo.Server.
 type Server struct {
-	// MaxChildren bounds the children alive at once (the max_children of
-	// ForkingMixIn); at the bound the server accepts no more until a child
-	// exits, and waiting clients queue in the listen backlog. Set it before
-	// Serve; 0 means DefaultMaxChildren.
+	// MaxChildren bounds the children alive at once, spares included (the
+	// max_children of ForkingMixIn); at the bound the server accepts no
+	// more until a child exits, and waiting clients queue in the listen
+	// backlog. Set it before Serve; 0 means DefaultMaxChildren.
 	MaxChildren int
+	// Spare is how many idle children the server keeps ready while
+	// connections arrive. Set it before Serve; 0 means DefaultSpare, and a
+	// negative value none: each child is started when its connection has
+	// been accepted.
+	Spare int
+	// SpareTimeout is how long the spares outlive the last connection.
+	// Set it before Serve; 0 means DefaultSpareTimeout.
+	SpareTimeout time.Duration
 
-	cfg   echo.Config
-	env   []string
-	limit sync.Once
-	lc    lifecycle.Server
+	cfg  echo.Config
+	env  []string
+	once sync.Once
+	lc   lifecycle.Server
+
+	mu       sync.Mutex
+	ready    *sync.Cond // a spare joined idle, or the pool closed
+	idle     []*child   // spares, oldest first
+	starting int        // children being started
+	busy     int        // children handed a connection, not reaped yet
+	waiting  int        // connections waiting for a child
+	all      map[*child]bool
+	closed   bool
+	lastUse  time.Time // when a connection last took a child
+	wake     chan struct{}
+	closing  chan struct{}
+	spawning sync.WaitGroup // the spawners
+	reapers  sync.WaitGroup
 }
 
 var _ echo.Server = (*Server)(nil)
 
 // New returns a server that speaks cfg.
 func New(cfg echo.Config) *Server {
-	return &Server{cfg: cfg, env: append(os.Environ(), envChild+"="+encodeConfig(cfg))}
+	// A child serves one connection with one goroutine: GOMAXPROCS=1
+	// spares it the start of threads it would not use (the last value of a
+	// key wins in exec.Cmd's environment).
+	env := append(os.Environ(), envChild+"="+encodeConfig(cfg), "GOMAXPROCS=1")
+	return &Server{cfg: cfg, env: env}
+}
+
+// child is one child process, spare or busy.
+type child struct {
+	cmd  *exec.Cmd
+	ctrl int           // the server's end of the control socket; -1 once closed
+	busy bool          // handed a connection (under Server.mu)
+	done chan struct{} // closed once the child is reaped
+}
+
+func (s *Server) init() {
+	s.once.Do(func() {
+		s.lc.MaxActive = s.maxChildren()
+		s.ready = sync.NewCond(&s.mu)
+		s.all = map[*child]bool{}
+		s.wake = make(chan struct{}, 1)
+		s.closing = make(chan struct{})
+		s.spawning.Add(spawners)
+		for range spawners {
+			go s.spawner()
+		}
+	})
+}
+
+func (s *Server) maxChildren() int {
+	if s.MaxChildren > 0 {
+		return s.MaxChildren
+	}
+	return DefaultMaxChildren
+}
+
+func (s *Server) spare() int {
+	switch {
+	case s.Spare < 0:
+		return 0
+	case s.Spare == 0:
+		return DefaultSpare
+	}
+	return s.Spare
+}
+
+func (s *Server) spareTimeout() time.Duration {
+	if s.SpareTimeout > 0 {
+		return s.SpareTimeout
+	}
+	return DefaultSpareTimeout
 }
 
 // Serve accepts connections on ln until Shutdown or Close; it returns
-// echo.ErrServerClosed then. Each connection is handed to a new child, and
-// the server keeps no copy of it.
+// echo.ErrServerClosed then. Each connection is handed to a child of its
+// own, and the server keeps no copy of it.
 func (s *Server) Serve(ln net.Listener) error {
-	s.limit.Do(func() {
-		s.lc.MaxActive = s.MaxChildren
-		if s.lc.MaxActive <= 0 {
-			s.lc.MaxActive = DefaultMaxChildren
-		}
-	})
-	return s.lc.Serve(ln, s.spawn)
+	s.init()
+	return s.lc.Serve(ln, s.handle)
 }
 
-func (s *Server) spawn(c net.Conn) {
-	cmd, err := s.start(c)
+// handle hands c to a child and tracks the child until it is reaped.
+func (s *Server) handle(c net.Conn) {
+	var ch *child
+	// A spare that died before it got the connection is replaced; three
+	// failures in a row mean that children cannot serve at all.
+	for attempt := 0; attempt < 3; attempt++ {
+		ch = s.take()
+		if ch == nil {
+			break // shutting down
+		}
+		err := ch.give(c)
+		if err == nil {
+			break
+		}
+		// The reaper forgets it; the lifecycle never knew it.
+		fmt.Fprintf(os.Stderr, "forking: handing a connection to child %d: %v\n", ch.cmd.Process.Pid, err)
+		_ = ch.cmd.Process.Kill()
+		ch = nil
+	}
 	c.Close() // the child has its own copy; ours would keep the client from seeing EOF
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "forking: %v\n", err)
+	if ch == nil {
 		s.lc.Go(func() {}, func() {}) // releases the slot
 		return
 	}
-	kill := func() { _ = cmd.Process.Kill() }
-	wait := func() { _ = cmd.Wait() } // reaps: no zombie
-	if !s.lc.Go(kill, wait) {
+	s.track(ch)
+}
+
+// track makes the lifecycle wait for ch: Shutdown waits for it, or kills it.
+func (s *Server) track(ch *child) {
+	kill := func() { _ = ch.cmd.Process.Kill() }
+	if !s.lc.Go(kill, func() { <-ch.done }) {
 		kill()
-		wait()
+		<-ch.done
 	}
 }
 
-func (s *Server) start(c net.Conn) (*exec.Cmd, error) {
-	fc, ok := c.(interface{ File() (*os.File, error) })
-	if !ok {
-		return nil, fmt.Errorf("cannot hand a %T to a child process", c)
+// take returns the oldest spare, waiting for one when there is none, or nil
+// once the server is shutting down. The child it returns is busy.
+func (s *Server) take() *child {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lastUse = time.Now()
+	if len(s.idle) == 0 && !s.closed {
+		s.waiting++
+		s.poke()
+		for len(s.idle) == 0 && !s.closed {
+			s.ready.Wait()
+		}
+		s.waiting--
 	}
-	f, err := fc.File()
+	if s.closed {
+		return nil
+	}
+	ch := s.idle[0]
+	copy(s.idle, s.idle[1:])
+	s.idle = s.idle[:len(s.idle)-1]
+	ch.busy = true
+	s.busy++
+	s.poke() // a spare less: start another
+	return ch
+}
+
+// give sends c to the child over its control socket and closes the
+// server's end: the child gets the connection, then EOF.
+func (ch *child) give(c net.Conn) error {
+	defer ch.closeCtrl()
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return fmt.Errorf("cannot hand a %T to a child process", c)
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	err = rc.Control(func(fd uintptr) {
+		serr = unix.Sendmsg(ch.ctrl, []byte{0}, unix.UnixRights(int(fd)), nil, unix.MSG_NOSIGNAL)
+	})
+	if err == nil {
+		err = serr
+	}
+	return err
+}
+
+func (ch *child) closeCtrl() {
+	if ch.ctrl >= 0 {
+		_ = unix.Close(ch.ctrl)
+		ch.ctrl = -1
+	}
+}
+
+// poke wakes the spawner.
+func (s *Server) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// wanted is how many children the spawner should start now: one for each
+// waiting connection, plus the spares while connections arrive, within
+// MaxChildren. Called with s.mu held.
+func (s *Server) wanted(now time.Time) int {
+	target := s.waiting
+	if now.Sub(s.lastUse) < s.spareTimeout() {
+		target += s.spare()
+	}
+	room := s.maxChildren() - (s.busy + len(s.idle) + s.starting)
+	return min(target-len(s.idle)-s.starting, room)
+}
+
+// spawners is how many children may be starting at once. Starting one
+// takes the spawner a fork and the child's exec (about a millisecond on a
+// busy machine, most of it waiting for the child to be scheduled): two
+// keep both cores busy.
+const spawners = 2
+
+// spawner starts children, one at a time, while the server wants more,
+// and ends the spares once connections stop coming. Several run at once.
+func (s *Server) spawner() {
+	defer s.spawning.Done()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	var backoff time.Duration
+	for {
+		s.mu.Lock()
+		for !s.closed && s.wanted(time.Now()) > 0 {
+			s.starting++
+			if s.wanted(time.Now()) > 0 {
+				s.poke() // more to do: another spawner may start one meanwhile
+			}
+			s.mu.Unlock()
+			ch, err := s.spawn()
+			s.mu.Lock()
+			s.starting--
+			if err != nil {
+				// Out of processes or descriptors: back off as the accept
+				// loop does, instead of spinning.
+				fmt.Fprintf(os.Stderr, "forking: %v\n", err)
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				break
+			}
+			backoff = 0
+			if s.closed {
+				ch.closeCtrl()
+				break
+			}
+			s.idle = append(s.idle, ch)
+			s.ready.Signal()
+		}
+		next := time.Hour
+		if backoff > 0 {
+			next = backoff
+		}
+		if !s.closed && s.waiting == 0 && len(s.idle) > 0 {
+			if unused := time.Since(s.lastUse); unused >= s.spareTimeout() {
+				s.endSpares()
+			} else {
+				next = min(next, s.spareTimeout()-unused)
+			}
+		}
+		closed := s.closed
+		s.mu.Unlock()
+		if closed {
+			return
+		}
+		timer.Reset(next)
+		select {
+		case <-s.wake:
+		case <-timer.C:
+			backoff = 0
+		case <-s.closing:
+		}
+		timer.Stop()
+	}
+}
+
+// endSpares closes the control socket of every spare: each reads EOF and
+// exits. Called with s.mu held.
+func (s *Server) endSpares() {
+	for _, ch := range s.idle {
+		ch.closeCtrl()
+	}
+	s.idle = nil
+}
+
+// spawn starts a child blocked on a new control socket, and its reaper.
+func (s *Server) spawn() (*child, error) {
+	cmd, ctrl, err := startChild(s.env)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	ch := &child{cmd: cmd, ctrl: ctrl, done: make(chan struct{})}
+	s.mu.Lock()
+	s.all[ch] = true
+	s.mu.Unlock()
+	s.reapers.Add(1)
+	go s.reap(ch)
+	return ch, nil
+}
+
+// startChild re-executes this binary with env, the child's end of a new
+// control socket as descriptor ctrlFD, and returns the server's end.
+func startChild(env []string) (*exec.Cmd, int, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, -1, fmt.Errorf("control socket: %w", err)
+	}
+	theirs := os.NewFile(uintptr(fds[1]), "control")
+	defer theirs.Close()
 	// -test.run=^$ keeps a go test binary that forgot Init from running tests.
 	cmd := &exec.Cmd{
 		Path:       "/proc/self/exe",
 		Args:       []string{os.Args[0], "-test.run=^$"},
-		Env:        s.env,
+		Env:        env,
 		Stderr:     os.Stderr,
-		ExtraFiles: []*os.File{f},
+		ExtraFiles: []*os.File{theirs}, // becomes ctrlFD
 		// A child must not outlive a server that was killed.
 		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
 	}
-	return cmd, cmd.Start()
+	if err := cmd.Start(); err != nil {
+		_ = unix.Close(fds[0])
+		return nil, -1, err
+	}
+	return cmd, fds[0], nil
 }
 
-// Shutdown stops accepting, waits for the children serving in-flight
-// connections to exit, and kills them when ctx ends first (returning
-// ctx.Err()). Every child is reaped when it returns.
-func (s *Server) Shutdown(ctx context.Context) error { return s.lc.Shutdown(ctx) }
+// reap waits for ch to exit (no zombie) and forgets it.
+func (s *Server) reap(ch *child) {
+	defer s.reapers.Done()
+	_ = ch.cmd.Wait()
+	s.mu.Lock()
+	delete(s.all, ch)
+	if ch.busy {
+		s.busy--
+	} else {
+		// A spare that died before it got a connection.
+		for i, c := range s.idle {
+			if c == ch {
+				s.idle = append(s.idle[:i], s.idle[i+1:]...)
+				ch.closeCtrl()
+				break
+			}
+		}
+	}
+	s.mu.Unlock()
+	close(ch.done)
+	s.poke()
+}
+
+// closePool stops the spawner and ends the spares; busy children go on.
+func (s *Server) closePool() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.closed = true
+	close(s.closing)
+	s.endSpares()
+	s.ready.Broadcast()
+}
+
+// killAll kills every child still alive.
+func (s *Server) killAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ch := range s.all {
+		_ = ch.cmd.Process.Kill()
+	}
+}
+
+// Shutdown stops accepting and ends the spares at once, waits for the
+// children serving in-flight connections to exit, and kills them when ctx
+// ends first (returning ctx.Err()). Every child is reaped when it returns.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.init()
+	s.closePool()
+	err := s.lc.Shutdown(ctx)
+	s.spawning.Wait() // no child is started after this
+	done := make(chan struct{})
+	go func() { s.reapers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.killAll()
+		<-done
+		if err == nil {
+			err = ctx.Err()
+		}
+	}
+	return err
+}
 
 // Close closes the listeners and kills every child at once.
-func (s *Server) Close() error { return s.lc.Close() }
+func (s *Server) Close() error {
+	s.init()
+	s.closePool()
+	s.killAll()
+	err := s.lc.Close()
+	s.spawning.Wait()
+	s.killAll() // and the children the spawners were starting, if any
+	s.reapers.Wait()
+	return err
+}
 
 func encodeConfig(cfg echo.Config) string {
-	return strings.Join([]string{"v1", cfg.Protocol.String(), strconv.Itoa(cfg.MaxMsg),
+	return strings.Join([]string{"v2", cfg.Protocol.String(), strconv.Itoa(cfg.MaxMsg),
 		strconv.FormatInt(int64(cfg.Quiet), 10), cfg.Prefix.String()}, "|")
 }
 
 func decodeConfig(v string) (echo.Config, error) {
 	f := strings.SplitN(v, "|", 5)
-	if len(f) != 5 || f[0] != "v1" {
+	if len(f) != 5 || f[0] != "v2" {
 		return echo.Config{}, fmt.Errorf("bad %s=%q", envChild, v)
 	}
 	var cfg echo.Config

@@ -16,6 +16,9 @@ import (
 // Init must come before anything else.
 func TestMain(m *testing.M) {
 	forking.Init()
+	if os.Getenv(envServe) != "" {
+		serveForever()
+	}
 	// Under -race every process sleeps atexit_sleep_ms (1 s) before it
 	// exits; children inherit the environment captured by forking.New, and
 	// without this each Shutdown would wait a second for its last child.
