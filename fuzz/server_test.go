@@ -5,17 +5,22 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/echoconform/echoconform/echo"
 	"github.com/echoconform/echoconform/impl/forking"
 	"github.com/echoconform/echoconform/impl/threading"
+	"github.com/echoconform/echoconform/internal/mutant"
 )
 
 func TestMain(m *testing.M) {
 	forking.Init()
+	mutant.Init() // a broken server of the zoo runs as this binary again
 	os.Exit(m.Run())
 }
 
@@ -27,6 +32,7 @@ var prefix = echo.MustParseTemplate("{pid}: ")
 type server struct {
 	addr string
 	cfg  echo.Config
+	pid  int // the process {pid} must name; 0 for the forking reference (a child)
 }
 
 var (
@@ -47,30 +53,66 @@ func serve(tb testing.TB, p echo.Protocol) *server {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var srv interface {
-		Serve(net.Listener) error
-		Shutdown(context.Context) error
-	}
-	switch os.Getenv("ECHOCONFORM_FUZZ_SERVER") {
-	case "", "threading":
-		srv = threading.New(cfg)
-	case "forking":
-		srv = forking.New(cfg)
+	s := &server{cfg: cfg, pid: os.Getpid()}
+	switch name := os.Getenv("ECHOCONFORM_FUZZ_SERVER"); name {
+	case "", "threading", "forking":
+		var srv echo.Server = threading.New(cfg)
+		if name == "forking" {
+			srv, s.pid = forking.New(cfg), 0
+		}
+		go srv.Serve(ln)
+		s.addr = ln.Addr().String()
+		tb.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(ctx)
+		})
 	default:
-		srv = brokenServer(tb, cfg)
+		ln.Close()
+		s.addr, s.pid = startMutant(tb, name, p)
 	}
-	go srv.Serve(ln)
-	s := &server{addr: ln.Addr().String(), cfg: cfg}
 	servers[p] = s
 	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
 		serversMu.Lock()
 		delete(servers, p)
 		serversMu.Unlock()
 	})
 	return s
+}
+
+// startMutant runs the broken server name of the mutant zoo (thread model)
+// as a process of its own until the test ends, and returns its address and
+// PID.
+func startMutant(tb testing.TB, name string, p echo.Protocol) (string, int) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	argv := mutant.Command(name, "thread", p, prefix.String())
+	for i, a := range argv {
+		argv[i] = strings.ReplaceAll(a, "{addr}", addr)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+	})
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return addr, cmd.Process.Pid
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("mutant %s did not listen on %s", name, addr)
+		}
+	}
 }
 
 // dial connects with a deadline on everything that follows.
