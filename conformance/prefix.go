@@ -222,11 +222,17 @@ func testPrefixPPID(ck *checker) {
 		if err != nil {
 			ck.Fatal(err)
 		}
-		want := []int{server, info.PPID} // forked child or thread, when the model is any
+		// The declared model decides; with model any, {pid} (when the
+		// template has it) tells a forked child from the server itself.
+		want := []int{server, info.PPID}
 		switch {
-		case ck.o.model == ModelFork, v.PID >= 0 && v.PID != server:
+		case ck.o.model == ModelFork:
 			want = []int{server}
-		case ck.o.model == ModelThread, v.PID == server:
+		case ck.o.model == ModelThread:
+			want = []int{info.PPID}
+		case v.PID >= 0 && v.PID != server:
+			want = []int{server}
+		case v.PID == server:
 			want = []int{info.PPID}
 		}
 		if !slices.Contains(want, v.PPID) {

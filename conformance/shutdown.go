@@ -118,11 +118,11 @@ func (ck *checker) shutdown(listenWait time.Duration, probe bool) *shutdownObs {
 		case <-time.After(time.Until(t0.Add(bound))):
 		}
 	} else {
+		// A zombie has stopped; who reaps it (os/exec, the supervisor, a
+		// wrapper) is not this check's business, and reaping it here would
+		// steal its exit status.
 		obs.stopped = ck.poll(bound, func() bool {
 			info, err := proc.Read(in.pid)
-			if err == nil && info.State == "Z" {
-				proc.ReapZombies(in.pid)
-			}
 			return err != nil || info.State == "Z"
 		})
 		select {
