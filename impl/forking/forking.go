@@ -22,6 +22,23 @@
 // connection for SpareTimeout ends its spares, so an idle server has no
 // children. A spare dies with the server: it reads EOF on its control
 // socket, and Pdeathsig kills it.
+//
+// Idle clients cannot starve active ones at the MaxChildren bound. Below
+// the bound a connection gets a child at once, whether it sends or not (so
+// that every open connection has its child, as SPEC.md MODEL-1 and
+// PREFIX-2 check). At the bound, a new connection waits in the server
+// until it is readable (data or EOF), with the descriptor's readiness and
+// without reading a byte (a MSG_PEEK): an idle one costs a goroutine and a
+// descriptor, not a child. And a readable connection that finds no child
+// free reclaims one: the server kills the child whose client has sent
+// nothing at all (TCP_INFO bytes_received 0 on a copy of the descriptor
+// the server keeps) for the longest time, at least IdleGrace; that idle
+// client sees its connection closed. A connection reset before it is
+// served gets no child. A connection waiting in the server is in flight for
+// Shutdown: it is still served if it sends before Shutdown's context
+// ends, and closed when it ends. At most MaxChildren+MaxWaiting
+// connections are held at once; past that, new connections wait in the
+// listen backlog.
 package forking
 
 import (
@@ -34,6 +51,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -55,6 +73,8 @@ const (
 	DefaultMaxChildren  = 256
 	DefaultSpare        = 4
 	DefaultSpareTimeout = 500 * time.Millisecond
+	DefaultMaxWaiting   = 4096
+	DefaultIdleGrace    = 10 * time.Second
 )
 
 // Init serves the connection and exits when the process is a child started
@@ -132,10 +152,20 @@ func receiveConn(ctrl int) (int, error) {
 // echo.Server.
 type Server struct {
 	// MaxChildren bounds the children alive at once, spares included (the
-	// max_children of ForkingMixIn); at the bound the server accepts no
-	// more until a child exits, and waiting clients queue in the listen
-	// backlog. Set it before Serve; 0 means DefaultMaxChildren.
+	// max_children of ForkingMixIn); at the bound, connections that are
+	// ready wait in the server for a child to exit. Set it before Serve; 0
+	// means DefaultMaxChildren.
 	MaxChildren int
+	// MaxWaiting bounds the connections accepted and not handed to a child
+	// yet (idle clients, and ready ones waiting for a child): past
+	// MaxChildren+MaxWaiting connections held, the server accepts no more
+	// and clients queue in the listen backlog. Set it before Serve; 0
+	// means DefaultMaxWaiting.
+	MaxWaiting int
+	// IdleGrace is how long a child's client may send nothing before the
+	// server, at MaxChildren with a ready connection waiting, may kill
+	// that child for it. Set it before Serve; 0 means DefaultIdleGrace.
+	IdleGrace time.Duration
 	// Spare is how many idle children the server keeps ready while
 	// connections arrive. Set it before Serve; 0 means DefaultSpare, and a
 	// negative value none: each child is started when its connection has
@@ -157,8 +187,11 @@ type Server struct {
 	busy     int        // children handed a connection, not reaped yet
 	waiting  int        // connections waiting for a child
 	all      map[*child]bool
-	closed   bool
-	lastUse  time.Time // when a connection last took a child
+	draining bool          // Shutdown started: no more spares
+	closed   bool          // nothing more is started
+	lastUse  time.Time     // when a connection last took a child
+	backoff  time.Duration // after a child failed to start
+	retryAt  time.Time     // no child is started before
 	wake     chan struct{}
 	closing  chan struct{}
 	spawning sync.WaitGroup // the spawners
@@ -179,14 +212,19 @@ func New(cfg echo.Config) *Server {
 // child is one child process, spare or busy.
 type child struct {
 	cmd  *exec.Cmd
-	ctrl int           // the server's end of the control socket; -1 once closed
-	busy bool          // handed a connection (under Server.mu)
-	done chan struct{} // closed once the child is reaped
+	ctrl int  // the server's end of the control socket; -1 once closed
+	busy bool // handed a connection (under Server.mu)
+	// peer is the server's copy of the connection's descriptor, to read
+	// TCP_INFO, or -1; since is when it was handed (under Server.mu).
+	peer      int
+	since     time.Time
+	reclaimed bool          // killed for a readable connection (under Server.mu)
+	done      chan struct{} // closed once the child is reaped
 }
 
 func (s *Server) init() {
 	s.once.Do(func() {
-		s.lc.MaxActive = s.maxChildren()
+		s.lc.MaxActive = s.maxChildren() + s.maxWaiting()
 		s.ready = sync.NewCond(&s.mu)
 		s.all = map[*child]bool{}
 		s.wake = make(chan struct{}, 1)
@@ -203,6 +241,20 @@ func (s *Server) maxChildren() int {
 		return s.MaxChildren
 	}
 	return DefaultMaxChildren
+}
+
+func (s *Server) idleGrace() time.Duration {
+	if s.IdleGrace > 0 {
+		return s.IdleGrace
+	}
+	return DefaultIdleGrace
+}
+
+func (s *Server) maxWaiting() int {
+	if s.MaxWaiting > 0 {
+		return s.MaxWaiting
+	}
+	return DefaultMaxWaiting
 }
 
 func (s *Server) spare() int {
@@ -230,57 +282,252 @@ func (s *Server) Serve(ln net.Listener) error {
 	return s.lc.Serve(ln, s.handle)
 }
 
-// handle hands c to a child and tracks the child until it is reaped.
+// handle starts the life of c in the server: waiting until it is
+// readable, then handing it to a child, then tracking the child until it
+// is reaped.
 func (s *Server) handle(c net.Conn) {
+	p := &pending{c: c}
+	if !s.lc.Go(func() { s.stop(p) }, func() { s.serve(p) }) {
+		c.Close()
+	}
+}
+
+// pending is one connection from its accept to the end of its child.
+type pending struct {
+	c        net.Conn
+	stopped  atomic.Bool // Shutdown's context ended, or Close
+	readable bool        // known to have data or EOF: may reclaim a child
+	mu       sync.Mutex
+	ch       *child // the child serving it, once handed
+}
+
+// stop makes serve return soon: it closes a connection still waiting (to
+// become readable or for a child) and kills the child of one handed.
+func (s *Server) stop(p *pending) {
+	p.stopped.Store(true)
+	p.mu.Lock()
+	ch := p.ch
+	p.mu.Unlock()
+	if ch != nil {
+		_ = ch.cmd.Process.Kill()
+		return
+	}
+	p.c.Close()
+	s.mu.Lock()
+	s.ready.Broadcast() // out of take
+	s.mu.Unlock()
+}
+
+func (s *Server) serve(p *pending) {
+	c := p.c
+	if resetNow(c) {
+		c.Close() // reset before it was served: no child is needed
+		return
+	}
+	if !s.hasRoom() {
+		s.awaitReadable(p)
+	}
 	var ch *child
 	// A spare that died before it got the connection is replaced; three
 	// failures in a row mean that children cannot serve at all.
 	for attempt := 0; attempt < 3; attempt++ {
-		ch = s.take()
-		if ch == nil {
-			break // shutting down
+		ch = s.take(p)
+		if ch == nil && !p.readable && !p.stopped.Load() && !s.isClosed() {
+			// The bound was reached meanwhile.
+			s.awaitReadable(p)
+			ch = s.take(p)
 		}
+		if ch == nil {
+			break // stopped, or closed, or reset
+		}
+		peer := dupConn(c)
 		err := ch.give(c)
 		if err == nil {
+			s.mu.Lock()
+			if s.all[ch] {
+				ch.peer, ch.since = peer, time.Now()
+			} else if peer >= 0 {
+				_ = unix.Close(peer) // reaped already
+			}
+			s.mu.Unlock()
 			break
 		}
-		// The reaper forgets it; the lifecycle never knew it.
+		if peer >= 0 {
+			_ = unix.Close(peer)
+		}
+		// The reaper forgets it.
 		fmt.Fprintf(os.Stderr, "forking: handing a connection to child %d: %v\n", ch.cmd.Process.Pid, err)
 		_ = ch.cmd.Process.Kill()
 		ch = nil
 	}
 	c.Close() // the child has its own copy; ours would keep the client from seeing EOF
 	if ch == nil {
-		s.lc.Go(func() {}, func() {}) // releases the slot
 		return
 	}
-	s.track(ch)
+	p.mu.Lock()
+	p.ch = ch
+	p.mu.Unlock()
+	if p.stopped.Load() {
+		_ = ch.cmd.Process.Kill()
+	}
+	<-ch.done
 }
 
-// track makes the lifecycle wait for ch: Shutdown waits for it, or kills it.
-func (s *Server) track(ch *child) {
-	kill := func() { _ = ch.cmd.Process.Kill() }
-	if !s.lc.Go(kill, func() { <-ch.done }) {
-		kill()
-		<-ch.done
+// waitReadable waits, without reading, until c has data or EOF, and
+// returns an error when c is reset or closed meanwhile. It peeks rather
+// than only waiting for the poller: readiness that came before the wait
+// began would not wake it.
+func waitReadable(c net.Conn) error {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var perr error
+	var b [1]byte
+	err = rc.Read(func(fd uintptr) bool {
+		_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		if err == unix.EAGAIN || err == unix.EINTR {
+			return false // wait for readiness
+		}
+		perr = err // nil: data or EOF
+		return true
+	})
+	if err == nil {
+		err = perr
+	}
+	return err
+}
+
+// awaitReadable waits until p's connection is readable; it stops p when
+// the connection is reset or closed meanwhile.
+func (s *Server) awaitReadable(p *pending) {
+	if err := waitReadable(p.c); err != nil {
+		p.stopped.Store(true) // reset, or closed: no child is needed
+		return
+	}
+	p.readable = true
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// resetNow reports whether c is reset already, without waiting or
+// reading.
+func resetNow(c net.Conn) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	reset := false
+	var b [1]byte
+	_ = rc.Control(func(fd uintptr) {
+		_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		reset = err != nil && err != unix.EAGAIN && err != unix.EINTR
+	})
+	return reset
+}
+
+// hasRoom reports whether a connection would get a child now.
+func (s *Server) hasRoom() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.idle) > 0 || len(s.all)+s.starting < s.maxChildren()
+}
+
+// dupConn returns a copy of c's descriptor, or -1.
+func dupConn(c net.Conn) int {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return -1
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1
+	}
+	d := -1
+	_ = rc.Control(func(fd uintptr) {
+		if n, err := unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0); err == nil {
+			d = n
+		}
+	})
+	return d
+}
+
+// reclaim kills the busy child whose client has sent nothing for the
+// longest time, at least IdleGrace, unless one is being reclaimed already. Called with s.mu
+// held, at the bound, by a readable connection waiting for a child.
+func (s *Server) reclaim() {
+	var victim *child
+	var next time.Duration // when an idle child becomes reclaimable
+	for ch := range s.all {
+		if ch.reclaimed && ch.peer >= 0 {
+			return // its slot is coming
+		}
+		if !ch.busy || ch.peer < 0 || ch.reclaimed {
+			continue
+		}
+		info, err := unix.GetsockoptTCPInfo(ch.peer, unix.IPPROTO_TCP, unix.TCP_INFO)
+		if err != nil || info.Bytes_received > 0 {
+			continue
+		}
+		if idle := time.Since(ch.since); idle < s.idleGrace() {
+			if wait := s.idleGrace() - idle; next == 0 || wait < next {
+				next = wait
+			}
+			continue
+		}
+		if victim == nil || ch.since.Before(victim.since) {
+			victim = ch
+		}
+	}
+	if victim != nil {
+		victim.reclaimed = true
+		_ = victim.cmd.Process.Kill()
+	} else if next > 0 {
+		time.AfterFunc(next, func() { // try again then
+			s.mu.Lock()
+			s.ready.Broadcast()
+			s.mu.Unlock()
+		})
 	}
 }
 
 // take returns the oldest spare, waiting for one when there is none, or nil
-// once the server is shutting down. The child it returns is busy.
-func (s *Server) take() *child {
+// once p is stopped or the server closed, or at once when the server is at
+// the bound and p is not known to be readable. The child it returns is
+// busy.
+func (s *Server) take(p *pending) *child {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.lastUse = time.Now()
-	if len(s.idle) == 0 && !s.closed {
+	if len(s.idle) == 0 && !s.closed && !p.stopped.Load() {
 		s.waiting++
 		s.poke()
-		for len(s.idle) == 0 && !s.closed {
+		for len(s.idle) == 0 && !s.closed && !p.stopped.Load() {
+			if len(s.all)+s.starting >= s.maxChildren() {
+				if !p.readable {
+					// At the bound: wait for data first, and not here.
+					s.waiting--
+					return nil
+				}
+				s.reclaim()
+			}
 			s.ready.Wait()
 		}
 		s.waiting--
 	}
-	if s.closed {
+	if s.closed || p.stopped.Load() {
 		return nil
 	}
 	ch := s.idle[0]
@@ -334,10 +581,12 @@ func (s *Server) poke() {
 // MaxChildren. Called with s.mu held.
 func (s *Server) wanted(now time.Time) int {
 	target := s.waiting
-	if now.Sub(s.lastUse) < s.spareTimeout() {
+	if !s.draining && now.Sub(s.lastUse) < s.spareTimeout() {
 		target += s.spare()
 	}
-	room := s.maxChildren() - (s.busy + len(s.idle) + s.starting)
+	// Every child not reaped yet counts: busy ones, spares, and spares
+	// that were ended but have not exited yet.
+	room := s.maxChildren() - (len(s.all) + s.starting)
 	return min(target-len(s.idle)-s.starting, room)
 }
 
@@ -353,10 +602,9 @@ func (s *Server) spawner() {
 	defer s.spawning.Done()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	var backoff time.Duration
 	for {
 		s.mu.Lock()
-		for !s.closed && s.wanted(time.Now()) > 0 {
+		for !s.closed && !time.Now().Before(s.retryAt) && s.wanted(time.Now()) > 0 {
 			s.starting++
 			if s.wanted(time.Now()) > 0 {
 				s.poke() // more to do: another spawner may start one meanwhile
@@ -367,22 +615,24 @@ func (s *Server) spawner() {
 			s.starting--
 			if err != nil {
 				// Out of processes or descriptors: back off as the accept
-				// loop does, instead of spinning.
+				// loop does, instead of spinning. Every spawner waits:
+				// the pokes of the others do not end the wait.
 				fmt.Fprintf(os.Stderr, "forking: %v\n", err)
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.backoff = min(max(2*s.backoff, 5*time.Millisecond), time.Second)
+				s.retryAt = time.Now().Add(s.backoff)
 				break
 			}
-			backoff = 0
+			s.backoff = 0
 			if s.closed {
 				ch.closeCtrl()
 				break
 			}
 			s.idle = append(s.idle, ch)
-			s.ready.Signal()
+			s.ready.Broadcast()
 		}
 		next := time.Hour
-		if backoff > 0 {
-			next = backoff
+		if wait := time.Until(s.retryAt); wait > 0 {
+			next = wait
 		}
 		if !s.closed && s.waiting == 0 && len(s.idle) > 0 {
 			if unused := time.Since(s.lastUse); unused >= s.spareTimeout() {
@@ -400,7 +650,6 @@ func (s *Server) spawner() {
 		select {
 		case <-s.wake:
 		case <-timer.C:
-			backoff = 0
 		case <-s.closing:
 		}
 		timer.Stop()
@@ -422,7 +671,7 @@ func (s *Server) spawn() (*child, error) {
 	if err != nil {
 		return nil, err
 	}
-	ch := &child{cmd: cmd, ctrl: ctrl, done: make(chan struct{})}
+	ch := &child{cmd: cmd, ctrl: ctrl, peer: -1, done: make(chan struct{})}
 	s.mu.Lock()
 	s.all[ch] = true
 	s.mu.Unlock()
@@ -463,6 +712,10 @@ func (s *Server) reap(ch *child) {
 	_ = ch.cmd.Wait()
 	s.mu.Lock()
 	delete(s.all, ch)
+	if ch.peer >= 0 {
+		_ = unix.Close(ch.peer)
+		ch.peer = -1
+	}
 	if ch.busy {
 		s.busy--
 	} else {
@@ -480,6 +733,15 @@ func (s *Server) reap(ch *child) {
 	s.poke()
 }
 
+// drain ends the spares and starts no more: only a connection in flight
+// that becomes ready gets a child now.
+func (s *Server) drain() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.draining = true
+	s.endSpares()
+}
+
 // closePool stops the spawner and ends the spares; busy children go on.
 func (s *Server) closePool() {
 	s.mu.Lock()
@@ -488,6 +750,7 @@ func (s *Server) closePool() {
 		return
 	}
 	s.closed = true
+	s.draining = true
 	close(s.closing)
 	s.endSpares()
 	s.ready.Broadcast()
@@ -503,12 +766,15 @@ func (s *Server) killAll() {
 }
 
 // Shutdown stops accepting and ends the spares at once, waits for the
-// children serving in-flight connections to exit, and kills them when ctx
-// ends first (returning ctx.Err()). Every child is reaped when it returns.
+// in-flight connections (those waiting to become readable included, which
+// still get a child if they send) and their children, and when ctx ends
+// first closes the waiting connections and kills the children (returning
+// ctx.Err()). Every child is reaped when it returns.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.init()
-	s.closePool()
+	s.drain()
 	err := s.lc.Shutdown(ctx)
+	s.closePool()
 	s.spawning.Wait() // no child is started after this
 	done := make(chan struct{})
 	go func() { s.reapers.Wait(); close(done) }()

@@ -86,9 +86,19 @@ type Running struct {
 // registered later are closed first.
 func Start(t testing.TB, m Model, cfg echo.Config) *Running {
 	t.Helper()
+	return StartWith(t, m, cfg, nil)
+}
+
+// StartWith is Start with the listener wrapped by wrap, when not nil.
+func StartWith(t testing.TB, m Model, cfg echo.Config, wrap func(net.Listener) net.Listener) *Running {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	r := &Running{Server: m.New(cfg), Addr: ln.Addr().String(), served: make(chan error, 1)}
+	addr := ln.Addr().String()
+	if wrap != nil {
+		ln = wrap(ln)
+	}
+	r := &Running{Server: m.New(cfg), Addr: addr, served: make(chan error, 1)}
 	go func() { r.served <- r.Server.Serve(ln) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), Timeout)

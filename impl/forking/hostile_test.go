@@ -1,0 +1,49 @@
+package forking_test
+
+import (
+	"flag"
+	"testing"
+	"time"
+
+	"github.com/echoconform/echoconform/impl/forking"
+	"github.com/echoconform/echoconform/impl/internal/impltest"
+)
+
+// long runs the heavier variants of the hostile-client tests.
+var long = flag.Bool("long", false, "run the heavier variants of the hostile-client tests")
+
+// The hostile-client tests of issue 8; impltest/hostile.go has them.
+
+// TestHostileConcurrent: connections past MaxChildren wait (in the server,
+// or in the listen backlog past MaxWaiting) and none is refused.
+func TestHostileConcurrent(t *testing.T) {
+	n, maxChildren := 1000, 64
+	if *long {
+		n, maxChildren = 9000, 256
+	}
+	impltest.ManyConcurrent(t, withPool(func(s *forking.Server) { s.MaxChildren = maxChildren }), n, maxChildren, 60*time.Second)
+}
+
+// TestHostileIdleClients: idle clients do not take the children that
+// active ones need.
+func TestHostileIdleClients(t *testing.T) {
+	const maxChildren = 4
+	m := withPool(func(s *forking.Server) { s.MaxChildren = maxChildren; s.IdleGrace = 100 * time.Millisecond })
+	impltest.IdleClients(t, m, 20, maxChildren)
+}
+
+func TestHostileResetMidTransfer(t *testing.T) { impltest.ResetMidTransfer(t, model, 16) }
+
+// TestHostileStorm: 2,000 by default, 10,000 with -long. Below
+// MaxChildren a connection gets its child at once (SPEC.md MODEL-1), so a
+// connection not yet reset when it is accepted costs a child start; on a
+// loaded machine 10,000 take the server minutes to work off.
+func TestHostileStorm(t *testing.T) {
+	n := 2000
+	if *long {
+		n = 10000
+	}
+	impltest.Storm(t, model, n, 8, 120*time.Second)
+}
+
+func TestHostileOutOfFDs(t *testing.T) { impltest.OutOfFDs(t, model, 100) }

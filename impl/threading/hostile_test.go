@@ -1,0 +1,36 @@
+package threading_test
+
+import (
+	"flag"
+	"testing"
+	"time"
+
+	"github.com/echoconform/echoconform/impl/internal/impltest"
+)
+
+// long runs the heavier variants of the hostile-client tests.
+var long = flag.Bool("long", false, "run the heavier variants of the hostile-client tests")
+
+// The hostile-client tests of issue 8; impltest/hostile.go has them.
+
+func TestHostileConcurrent(t *testing.T) {
+	n := 1000
+	if *long {
+		n = 9000 // two descriptors each in this process: under the hard limit of 20000
+	}
+	impltest.ManyConcurrent(t, model, n, 0, 30*time.Second)
+}
+
+func TestHostileIdleClients(t *testing.T) { impltest.IdleClients(t, model, 20, 0) }
+
+func TestHostileResetMidTransfer(t *testing.T) { impltest.ResetMidTransfer(t, model, 16) }
+
+func TestHostileStorm(t *testing.T) {
+	n := 10000
+	if *long {
+		n = 50000
+	}
+	impltest.Storm(t, model, n, 8, 120*time.Second)
+}
+
+func TestHostileOutOfFDs(t *testing.T) { impltest.OutOfFDs(t, model, 100) }
