@@ -1,0 +1,276 @@
+package mutant
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/echoconform/echoconform/echo"
+)
+
+// defaultQuiet ends a oneshot message after this much silence. Under the
+// race detector, on a loaded machine, a client's 20 ms pause (SPEC.md
+// ONESHOT-4) can stretch past the references' 100 ms: the zoo waits longer.
+var defaultQuiet = func() time.Duration {
+	if RaceEnabled {
+		return 2 * echo.DefaultQuiet
+	}
+	return echo.DefaultQuiet
+}()
+
+// connBox holds a connection shared between goroutines.
+type connBox struct{ p atomic.Pointer[net.TCPConn] }
+
+func (b *connBox) set(c *net.TCPConn) { b.p.Store(c) }
+func (b *connBox) get() *net.TCPConn  { return b.p.Load() }
+
+// handler serves one connection, correctly but for its knobs. Its correct
+// path is echo.ServeConn's, with the echo copied through user space so that
+// faults can be put in.
+type handler struct {
+	c         *net.TCPConn
+	out       func() *net.TCPConn // where the echo goes; nil: c
+	cfg       echo.Config
+	k         Knobs
+	pid, ppid int
+	first     []byte        // bytes the accept loop read already
+	closing   chan struct{} // closed when the server shuts down (thread model)
+}
+
+func (h *handler) serve() {
+	defer h.c.Close()
+	if h.cfg.Protocol == echo.Oneshot {
+		h.oneshot()
+	} else {
+		h.stream()
+	}
+}
+
+// prefix renders the prefix, with the prefix faults.
+func (h *handler) prefix() []byte {
+	pid, ppid := h.pid, h.ppid
+	switch {
+	case h.k.PIDPlusOne:
+		pid++
+	case h.k.PIDIsParent:
+		pid = h.ppid
+	case h.k.PPIDIsSelf:
+		ppid = h.pid
+	}
+	p := h.cfg.Prefix.Render(pid, ppid)
+	if h.k.PrefixNoSpace {
+		p = bytes.TrimRight(p, " ")
+	}
+	return p
+}
+
+func (h *handler) write(c *net.TCPConn, p []byte) error {
+	if len(p) == 0 {
+		return nil
+	}
+	if h.k.WriteDelay > 0 {
+		time.Sleep(h.k.WriteDelay)
+	}
+	_, err := c.Write(p)
+	h.crashOn(err)
+	return err
+}
+
+// crashOn ends the process on a reset connection, with CrashOnReset.
+func (h *handler) crashOn(err error) {
+	if h.k.CrashOnReset && (errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
+		fmt.Fprintf(os.Stderr, "mutant: fatal: %v\n", err)
+		os.Exit(3)
+	}
+}
+
+// stream echoes until the client half-closes (SPEC.md STREAM-1..4).
+func (h *handler) stream() {
+	k := h.k
+	prefix := h.prefix()
+	if !k.PrefixEveryChunk {
+		if h.write(h.c, prefix) != nil {
+			return
+		}
+	}
+	var in, out int64 // bytes received, bytes echoed
+	var held []byte   // EchoOnEOF
+	// echo sends one chunk received; it reports false when the connection
+	// is done with.
+	echoChunk := func(p []byte) bool {
+		data := p
+		if k.DropAtSet && in <= k.DropAt && k.DropAt < in+int64(len(p)) {
+			i := k.DropAt - in
+			data = append(append([]byte(nil), p[:i]...), p[i+1:]...)
+		}
+		if k.DropNUL {
+			data = bytes.ReplaceAll(data, []byte{0}, nil)
+		}
+		if k.CRLF {
+			data = bytes.ReplaceAll(data, []byte("\n"), []byte("\r\n"))
+		}
+		dup := k.DupAtSet && in <= k.DupAt && k.DupAt < in+int64(len(p))
+		in += int64(len(p))
+		if k.EchoOnEOF {
+			held = append(held, data...)
+			return true
+		}
+		if k.CutAfter > 0 && out+int64(len(data)) >= k.CutAfter {
+			// The echo ends here (FIN); the rest of the input is read and
+			// dropped until the client half-closes.
+			_ = h.write(h.dst(), data[:k.CutAfter-out])
+			_ = h.c.CloseWrite()
+			_, _ = io.Copy(io.Discard, h.c)
+			return false
+		}
+		w := data
+		if k.PrefixEveryChunk {
+			w = append(append([]byte(nil), prefix...), data...)
+		}
+		if h.write(h.dst(), w) != nil && !k.CrossTalk {
+			return false
+		}
+		out += int64(len(data))
+		if dup {
+			_ = h.write(h.dst(), data)
+		}
+		return true
+	}
+	if len(h.first) > 0 && !echoChunk(h.first) {
+		return
+	}
+	buf := make([]byte, 64<<10)
+	if k.ReadSize > 0 {
+		buf = buf[:k.ReadSize]
+	}
+	for {
+		n, err := h.c.Read(buf)
+		if n > 0 && !echoChunk(buf[:n]) {
+			return
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			h.crashOn(err)
+			return
+		}
+	}
+	if k.EchoOnEOF && h.write(h.c, held) != nil {
+		return
+	}
+	h.finish()
+}
+
+func (h *handler) dst() *net.TCPConn {
+	if h.out != nil {
+		if c := h.out(); c != nil {
+			return c
+		}
+	}
+	return h.c
+}
+
+// finish ends a connection whose client has half-closed.
+func (h *handler) finish() {
+	switch {
+	case h.k.NoFIN:
+		<-h.closing
+	case h.k.ResetClose:
+		h.resetWhenDelivered()
+	default:
+		_ = h.c.CloseWrite()
+	}
+}
+
+// oneshot reads one message (until EOF, max-msg, or a quiet period after
+// the last bytes), replies with the prefix and the message, and closes
+// (SPEC.md ONESHOT-1..5).
+func (h *handler) oneshot() {
+	k := h.k
+	quiet := h.cfg.Quiet
+	if quiet <= 0 {
+		quiet = defaultQuiet
+	}
+	max := h.cfg.MaxMsg
+	if max <= 0 {
+		max = echo.DefaultMaxMsg
+	}
+	if k.HalfMax {
+		max /= 2
+	}
+	msg := make([]byte, max)
+	n := copy(msg, h.first)
+	eof := false
+	for n < len(msg) {
+		r, err := h.c.Read(msg[n:])
+		n += r
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				break
+			}
+			if err != io.EOF {
+				h.crashOn(err)
+				return
+			}
+			eof = true
+			break
+		}
+		if k.SingleRead {
+			break
+		}
+		if !k.ReadToEOF {
+			// The first read waits as long as the client needs; after that
+			// the message ends at the first quiet period.
+			_ = h.c.SetReadDeadline(time.Now().Add(quiet))
+		}
+	}
+	reply := append(h.prefix(), msg[:n]...)
+	if h.write(h.c, reply) != nil {
+		return
+	}
+	switch {
+	case k.ResetClose:
+		h.resetWhenDelivered()
+		return
+	case k.NoCloseSelf:
+		_ = h.c.SetReadDeadline(time.Time{})
+		_, _ = io.Copy(io.Discard, h.c)
+		return
+	}
+	if err := h.c.CloseWrite(); err != nil {
+		return
+	}
+	if !eof {
+		// Lingering close: a client still sending past max-msg would get a
+		// reset, and a reset can discard the reply before it is read.
+		_ = h.c.SetReadDeadline(time.Now().Add(quiet))
+		_, _ = io.CopyN(io.Discard, h.c, 1<<20)
+	}
+}
+
+// resetWhenDelivered makes the coming close abortive (SO_LINGER 0: RST
+// instead of FIN), once the peer has acknowledged everything written: the
+// client then reads the whole echo and a reset instead of EOF. (A reset
+// sooner destroys whatever is still queued, and how much that is depends on
+// timing.)
+func (h *handler) resetWhenDelivered() {
+	if rc, err := h.c.SyscallConn(); err == nil {
+		for limit := time.Now().Add(time.Second); time.Now().Before(limit); time.Sleep(time.Millisecond) {
+			queued := 0
+			_ = rc.Control(func(fd uintptr) { queued, err = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ) })
+			if err != nil || queued == 0 {
+				break
+			}
+		}
+	}
+	_ = h.c.SetLinger(0)
+}

@@ -1,0 +1,335 @@
+package mutant
+
+import (
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/echoconform/echoconform/echo"
+)
+
+// envChild marks a fork-model child; its value is the encoded childConfig.
+const envChild = "ECHOCONFORM_MUTANT_CHILD"
+
+// runServer is the server process: it listens on -addr, serves until
+// SIGTERM or SIGINT, shuts down and returns the exit status.
+func runServer(args []string) int {
+	fs := flag.NewFlagSet("mutant", flag.ContinueOnError)
+	name := fs.String(strings.Trim(flagMutant, "-="), "", "the mutant to run")
+	model := fs.String("model", ModelThread, "fork or thread")
+	protocol := fs.String("protocol", "stream", "stream or oneshot")
+	prefix := fs.String("prefix", "", "prefix template")
+	addr := fs.String("addr", "127.0.0.1:0", "address to listen on")
+	maxMsg := fs.Int("max-msg", echo.DefaultMaxMsg, "oneshot: largest message")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	m, ok := Lookup(*name)
+	if !ok {
+		return usage("unknown mutant %q", *name)
+	}
+	cfg := echo.Config{MaxMsg: *maxMsg}
+	var err error
+	if cfg.Protocol, err = echo.ParseProtocol(*protocol); err != nil {
+		return usage("%v", err)
+	}
+	if cfg.Prefix, err = echo.ParseTemplate(*prefix); err != nil {
+		return usage("%v", err)
+	}
+	if err := m.check(*model, cfg.Protocol); err != nil {
+		return usage("%v", err)
+	}
+	k := m.Knobs
+
+	sig := make(chan os.Signal, 1)
+	if k.IgnoreTERM {
+		signal.Ignore(syscall.SIGTERM)
+		signal.Notify(sig, syscall.SIGINT)
+	} else {
+		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	}
+	time.Sleep(k.ListenDelay)
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "mutant %s: %v\n", m.Name, err)
+		return 2
+	}
+	fmt.Printf("mutant %s: %s %s listening on %s (pid %d)\n", m.Name, *model, cfg.Protocol, ln.Addr(), os.Getpid())
+
+	s := newServer(m, *model, cfg)
+	served := make(chan error, 1)
+	go func() { served <- s.serve(ln.(*net.TCPListener)) }()
+	select {
+	case err := <-served:
+		fmt.Fprintf(os.Stderr, "mutant %s: %v\n", m.Name, err)
+		return 1
+	case <-sig:
+	}
+	if k.ExitAtOnce {
+		return 0
+	}
+	s.shutdown(ln.(*net.TCPListener))
+	<-served
+	return k.ExitStatus
+}
+
+func usage(format string, a ...any) int {
+	fmt.Fprintf(os.Stderr, "mutant: "+format+"\n", a...)
+	return 2
+}
+
+// server is the accept loop and the bookkeeping of in-flight connections
+// of both models.
+type server struct {
+	m     Mutant
+	k     Knobs
+	model string
+	cfg   echo.Config
+
+	closing  chan struct{} // closed when shutdown starts
+	loopDone chan struct{} // closed when the accept loop returned
+	work     sync.WaitGroup
+	slots    chan struct{} // MaxConns
+	latest   connBox       // CrossTalk: the connection accepted last
+	never    chan struct{} // what leaked goroutines wait for: never closed
+
+	mu     sync.Mutex
+	leaked []any // leaked descriptors, kept reachable so that no finalizer closes them
+}
+
+func newServer(m Mutant, model string, cfg echo.Config) *server {
+	s := &server{m: m, k: m.Knobs, model: model, cfg: cfg,
+		closing: make(chan struct{}), loopDone: make(chan struct{}), never: make(chan struct{})}
+	if s.k.MaxConns > 0 {
+		s.slots = make(chan struct{}, s.k.MaxConns)
+	}
+	return s
+}
+
+func (s *server) serve(ln *net.TCPListener) error {
+	defer close(s.loopDone)
+	for {
+		if s.slots != nil {
+			select {
+			case s.slots <- struct{}{}:
+			case <-s.closing:
+				return echo.ErrServerClosed
+			}
+		}
+		c, err := ln.AcceptTCP()
+		if err != nil {
+			s.release()
+			select {
+			case <-s.closing:
+				return echo.ErrServerClosed
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ECONNABORTED) {
+				time.Sleep(5 * time.Millisecond)
+				continue
+			}
+			return err
+		}
+		var first []byte
+		if s.k.PeekFirstByte {
+			b := make([]byte, 1)
+			n, _ := c.Read(b)
+			first = b[:n]
+		}
+		if s.k.CrossTalk {
+			s.latest.set(c)
+		}
+		s.work.Add(1)
+		run := func() {
+			defer s.work.Done()
+			defer s.release()
+			if s.model == ModelFork {
+				s.spawn(c, first)
+			} else {
+				s.handle(c, first)
+			}
+		}
+		if s.k.Serial {
+			run()
+		} else {
+			go run()
+		}
+	}
+}
+
+func (s *server) release() {
+	if s.slots != nil {
+		<-s.slots
+	}
+}
+
+// shutdown stops accepting, waits for the in-flight connections (thread)
+// or children (fork), and closes the listener.
+func (s *server) shutdown(ln *net.TCPListener) {
+	close(s.closing)
+	if s.k.KeepListener {
+		_ = ln.SetDeadline(time.Unix(1, 0)) // Accept fails at once; the socket stays
+	} else {
+		ln.Close()
+	}
+	<-s.loopDone
+	s.work.Wait()
+	ln.Close()
+}
+
+func (s *server) keep(x any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.leaked = append(s.leaked, x)
+}
+
+// handle serves a connection in this process (thread model).
+func (s *server) handle(c *net.TCPConn, first []byte) {
+	if s.k.LeakFD {
+		if f, err := os.Open(os.DevNull); err == nil {
+			s.keep(f)
+		}
+	}
+	if s.k.LeakGoroutine {
+		go func() { <-s.never }()
+	}
+	if s.k.LeakThread {
+		started := make(chan struct{})
+		go func() {
+			runtime.LockOSThread()
+			close(started)
+			<-s.never
+		}()
+		<-started
+	}
+	h := &handler{c: c, cfg: s.cfg, k: s.k, pid: os.Getpid(), ppid: os.Getppid(), first: first, closing: s.closing}
+	if s.k.CrossTalk {
+		h.out = s.latest.get
+	}
+	h.serve()
+}
+
+// spawn serves a connection in a child process (fork model): the current
+// binary again, with the socket as descriptor 3, and waits for it.
+func (s *server) spawn(c *net.TCPConn, first []byte) {
+	f, err := c.File()
+	if s.k.LeakFD {
+		s.keep(c) // the server's copy of the socket is never closed
+	} else {
+		c.Close()
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "mutant %s: %v\n", s.m.Name, err)
+		return
+	}
+	cc := childConfig{name: s.m.Name, protocol: s.cfg.Protocol, maxMsg: s.cfg.MaxMsg, prefix: s.cfg.Prefix.String(), first: first}
+	cmd := &exec.Cmd{
+		Path:        "/proc/self/exe",
+		Args:        []string{os.Args[0], "-test.run=^$"},
+		Env:         append(os.Environ(), envChild+"="+cc.encode()),
+		Stderr:      os.Stderr,
+		ExtraFiles:  []*os.File{f},
+		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
+	}
+	err = cmd.Start()
+	f.Close()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "mutant %s: %v\n", s.m.Name, err)
+		return
+	}
+	if s.k.Zombies {
+		// Wait for the exit, but leave the child unreaped.
+		var info unix.Siginfo
+		for {
+			err := unix.Waitid(unix.P_PID, cmd.Process.Pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+			if err != unix.EINTR {
+				break
+			}
+		}
+		_ = cmd.Process.Release()
+		return
+	}
+	_ = cmd.Wait()
+}
+
+// childConfig is what a fork-model child needs to serve its connection.
+type childConfig struct {
+	name     string
+	protocol echo.Protocol
+	maxMsg   int
+	prefix   string
+	first    []byte // bytes the server read already
+}
+
+func (cc childConfig) encode() string {
+	return strings.Join([]string{"v1", cc.name, cc.protocol.String(), strconv.Itoa(cc.maxMsg), hex.EncodeToString(cc.first), cc.prefix}, "|")
+}
+
+func decodeChild(v string) (childConfig, error) {
+	f := strings.SplitN(v, "|", 6)
+	if len(f) != 6 || f[0] != "v1" {
+		return childConfig{}, fmt.Errorf("bad %s=%q", envChild, v)
+	}
+	cc := childConfig{name: f[1], prefix: f[5]}
+	var err error
+	if cc.protocol, err = echo.ParseProtocol(f[2]); err != nil {
+		return cc, err
+	}
+	if cc.maxMsg, err = strconv.Atoi(f[3]); err != nil {
+		return cc, err
+	}
+	cc.first, err = hex.DecodeString(f[4])
+	return cc, err
+}
+
+// runChild serves the connection on descriptor 3 and returns the exit
+// status.
+func runChild(v string) int {
+	cc, err := decodeChild(v)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "mutant child: %v\n", err)
+		return 2
+	}
+	m, ok := Lookup(cc.name)
+	if !ok {
+		fmt.Fprintf(os.Stderr, "mutant child: unknown mutant %q\n", cc.name)
+		return 2
+	}
+	cfg := echo.Config{Protocol: cc.protocol, MaxMsg: cc.maxMsg}
+	if cfg.Prefix, err = echo.ParseTemplate(cc.prefix); err != nil {
+		fmt.Fprintf(os.Stderr, "mutant child: %v\n", err)
+		return 2
+	}
+	f := os.NewFile(3, "conn")
+	nc, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "mutant child: descriptor 3 is not a connection: %v\n", err)
+		return 2
+	}
+	h := &handler{c: nc.(*net.TCPConn), cfg: cfg, k: m.Knobs, pid: os.Getpid(), ppid: os.Getppid(), first: cc.first}
+	h.serve()
+	if m.Knobs.Orphans {
+		// A helper that outlives its parent and ignores SIGTERM (an ignored
+		// signal stays ignored across exec).
+		signal.Ignore(syscall.SIGTERM)
+		if err := exec.Command("sleep", "60").Start(); err != nil {
+			fmt.Fprintf(os.Stderr, "mutant child: %v\n", err)
+		}
+	}
+	return 0
+}
