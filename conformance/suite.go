@@ -195,6 +195,7 @@ type checker struct {
 	ctx    context.Context
 
 	mu    sync.Mutex
+	ended bool // the check is over: server() starts nothing more
 	in    *instance
 	conns []*conn
 	tr    transcript
@@ -205,6 +206,11 @@ type checker struct {
 // that does not start ends the check with a harness error.
 func (ck *checker) server() *instance {
 	ck.mu.Lock()
+	if ck.ended {
+		// The watchdog ended the check: no new server may outlive it.
+		ck.mu.Unlock()
+		runtime.Goexit()
+	}
 	if ck.in == nil {
 		in, err := ck.target.start(ck.ctx, ck.o)
 		if err != nil {
@@ -321,6 +327,9 @@ func runOne(ctx context.Context, target Target, o *options, req Requirement, nam
 	if in != nil {
 		output = in.excerpt()
 	}
+	ck.mu.Lock()
+	ck.ended = true
+	ck.mu.Unlock()
 	ck.fresh() // also ends a check still running: its connections fail at once
 	select {
 	case <-done:
