@@ -74,7 +74,9 @@ var thirdParties = []thirdParty{
 	// more than the pipes hold (fixed upstream in 7.96).
 	{name: "ncat -k --exec /bin/cat", tool: "ncat", pkg: "ncat",
 		argv: []string{"-l", "127.0.0.1", "{port}", "-k", "--exec", "/bin/cat"}, protocol: echo.Stream, model: conformance.ModelFork,
-		mustFail: []string{"STREAM-1", "STREAM-3", "STREAM-4"}, shouldFail: []string{"SHUT-2", "SHUT-5"}, mayFail: []string{"CONC-4", "SHUT-3"}},
+		// The loss is a race inside ncat: STREAM-3 and STREAM-4 see it every
+		// time, STREAM-1's random runs (and CONC-3) most times.
+		mustFail: []string{"STREAM-3", "STREAM-4"}, atLeast: true, shouldFail: []string{"SHUT-2", "SHUT-5"}, mayFail: []string{"CONC-4", "SHUT-3"}},
 	// Flags that do not describe the server must fail it.
 	{name: "Python ThreadingMixIn checked as -model fork", tool: "python3", pkg: "python3",
 		argv: []string{"../testdata/servers/cookbook.py", "thread", "{port}"}, protocol: echo.Oneshot, prefix: "{pid}: ", model: conformance.ModelFork,
