@@ -49,7 +49,8 @@ type thirdParty struct {
 	mustFail []string
 	atLeast  bool
 	// shouldFail are SHOULDs it must fail; mayFail may fail or pass (they
-	// depend on timing, such as a burst against a backlog of 5).
+	// depend on timing, such as a burst against a backlog of 5, or on a
+	// race inside the server).
 	shouldFail, mayFail []string
 }
 
@@ -74,9 +75,12 @@ var thirdParties = []thirdParty{
 	// more than the pipes hold (fixed upstream in 7.96).
 	{name: "ncat -k --exec /bin/cat", tool: "ncat", pkg: "ncat",
 		argv: []string{"-l", "127.0.0.1", "{port}", "-k", "--exec", "/bin/cat"}, protocol: echo.Stream, model: conformance.ModelFork,
-		// The loss is a race inside ncat: STREAM-3 and STREAM-4 see it every
-		// time, STREAM-1's random runs (and CONC-3) most times.
-		mustFail: []string{"STREAM-3", "STREAM-4"}, atLeast: true, shouldFail: []string{"SHUT-2", "SHUT-5"}, mayFail: []string{"CONC-4", "SHUT-3"}},
+		// The loss is a race inside ncat. STREAM-3, whose case is the bug's
+		// (send, half-close at once), has seen it in every run, idle and
+		// under load; STREAM-1, STREAM-4 and CONC-3 see it most times (CI
+		// once saw STREAM-4 pass).
+		mustFail: []string{"STREAM-3"}, shouldFail: []string{"SHUT-2", "SHUT-5"},
+		mayFail: []string{"STREAM-1", "STREAM-4", "CONC-3", "CONC-4", "SHUT-3"}},
 	// Flags that do not describe the server must fail it.
 	{name: "Python ThreadingMixIn checked as -model fork", tool: "python3", pkg: "python3",
 		argv: []string{"../testdata/servers/cookbook.py", "thread", "{port}"}, protocol: echo.Oneshot, prefix: "{pid}: ", model: conformance.ModelFork,
@@ -131,7 +135,8 @@ func TestThirdPartyServers(t *testing.T) {
 			if tp.atLeast {
 				require.Subset(t, must, tp.mustFail, "MUST failures")
 			} else {
-				require.ElementsMatch(t, tp.mustFail, must, "MUST failures")
+				sure := slices.DeleteFunc(slices.Clone(must), func(id string) bool { return slices.Contains(tp.mayFail, id) })
+				require.ElementsMatch(t, tp.mustFail, sure, "MUST failures")
 			}
 			for _, id := range tp.shouldFail {
 				require.Contains(t, should, id, "a SHOULD this server fails")

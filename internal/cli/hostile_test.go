@@ -167,7 +167,9 @@ func TestHostileServers(t *testing.T) {
 		{name: "flood", code: 1, failing: []string{"STREAM-1", "STREAM-3"}},
 		{name: "trickle", code: 1, failing: []string{"STREAM-2", "STREAM-4"}},
 		{name: "garbage", code: 1, failing: []string{"STREAM-1", "STREAM-3"}},
-		{name: "chaos", code: 1, failing: []string{"STREAM-1"}},
+		// chaos cuts every connection before 4096 bytes; STREAM-2 and
+		// STREAM-4 always send more than that, STREAM-1's random runs may not.
+		{name: "chaos", code: 1, failing: []string{"STREAM-2", "STREAM-4"}},
 		{name: "stubborn-child", code: 1, failing: []string{"SHUT-4", "SHUT-7"}},
 		{name: "deep-tree", code: 1, failing: []string{"SHUT-7"}},
 		{name: "chatty", code: 0, passOnly: true},
