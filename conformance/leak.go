@@ -191,10 +191,24 @@ func (o *roundsObs) summary() string {
 	return s
 }
 
-// growth is how much a count grew from the first round to the last: a
-// leak per connection grows with every round, a pool or plateau does not.
-func (o *roundsObs) growth(f func(reading) int) int {
-	return f(o.after[len(o.after)-1]) - f(o.after[0])
+// growth is how much a count grew from the first round to the last, and
+// whether it grew in every round. A leak per connection grows with every
+// round; a pool or plateau does not (Go's pool of splice pipes, for one,
+// can step up once as the scheduler spreads connections over its Ps).
+func (o *roundsObs) growth(f func(reading) int) (total int, everyRound bool) {
+	everyRound = true
+	for i := 1; i < len(o.after); i++ {
+		if f(o.after[i]) <= f(o.after[i-1]) {
+			everyRound = false
+		}
+	}
+	return f(o.after[len(o.after)-1]) - f(o.after[0]), everyRound
+}
+
+// leaking reports whether a count grows with the connections served.
+func (o *roundsObs) leaking(f func(reading) int) (int, bool) {
+	g, every := o.growth(f)
+	return g, g > leakConns/4 && every
 }
 
 func (o *roundsObs) judgeZombies(ck *checker) {
@@ -208,8 +222,8 @@ func (o *roundsObs) judgeZombies(ck *checker) {
 func (o *roundsObs) judgeFDs(ck *checker) {
 	slack := 2*leakConns + 4 // pools such as Go's splice pipes, bounded by concurrency
 	last := o.after[len(o.after)-1]
-	if g := o.growth(func(r reading) int { return r.FDs }); g > leakConns/4 {
-		ck.Fatalf("open descriptors grew by %d over %d connections: about %.1f per connection\n  %s",
+	if g, leak := o.leaking(func(r reading) int { return r.FDs }); leak {
+		ck.Fatalf("open descriptors grew with every round, by %d over %d connections: about %.1f per connection\n  %s",
 			g, (leakRounds-1)*leakConns, float64(g)/float64((leakRounds-1)*leakConns), o.summary())
 	}
 	if last.FDs > o.base.FDs+slack {
@@ -229,10 +243,10 @@ func (o *roundsObs) judgeChildren(ck *checker) {
 // connections served, and no goroutine of an in-process server outlives
 // Shutdown (LEAK-4).
 func (o *roundsObs) judgeThreads(ck *checker) {
-	if g := o.growth(func(r reading) int { return r.Threads }); g > leakConns/4 {
-		ck.Fatalf("threads grew by %d over %d connections\n  %s", g, (leakRounds-1)*leakConns, o.summary())
+	if g, leak := o.leaking(func(r reading) int { return r.Threads }); leak {
+		ck.Fatalf("threads grew with every round, by %d over %d connections\n  %s", g, (leakRounds-1)*leakConns, o.summary())
 	}
-	if g := o.growth(func(r reading) int { return r.Goroutines }); g > leakConns/4 {
+	if g, _ := o.growth(func(r reading) int { return r.Goroutines }); g > leakConns/4 {
 		ck.Fatalf("goroutines grew by %d over %d connections (%d before, %d after)", g, (leakRounds-1)*leakConns, o.base.Goroutines, o.after[len(o.after)-1].Goroutines)
 	}
 	if o.goroutine != nil {
