@@ -157,6 +157,10 @@ func (h *handler) stream() {
 			return
 		}
 		if err == io.EOF {
+			if k.CrashOnEmpty && in == 0 {
+				fmt.Fprintf(os.Stderr, "mutant: fatal: a connection closed before sending anything\n")
+				os.Exit(3)
+			}
 			break
 		}
 		if err != nil {

@@ -64,17 +64,23 @@ type Knobs struct {
 
 	// Robustness and leaks.
 	CrashOnReset  bool // the server exits when a client resets its connection
+	CrashOnEmpty  bool // the server exits when a client half-closes or closes without sending a byte
 	LeakFD        bool // a descriptor stays open per connection
 	LeakGoroutine bool // thread: a goroutine blocks forever per connection
 	LeakThread    bool // thread: an OS thread blocks forever per connection
 	Zombies       bool // fork: children are waited for but never reaped
 	Orphans       bool // fork: each child leaves a helper behind that ignores SIGTERM and lives 60 s
+	ChildLinger   bool // fork: a child lives on after its connection, until the server's shutdown signals it
+	ChildListener bool // fork: children inherit the listening socket
+	Backlog       int  // the listen backlog (0: the system's maximum)
 
 	// Life cycle.
 	IgnoreTERM   bool // SIGTERM is ignored
 	ExitStatus   int  // the exit status after a clean shutdown
 	ExitAtOnce   bool // SIGTERM ends the process at once, in-flight connections and all
 	KeepListener bool // after SIGTERM the listener stays open until in-flight connections finish
+	ServeNil     bool // in-process: Serve returns nil after Shutdown, not ErrServerClosed
+	HangOnExit   bool // after a clean shutdown the process never exits (a deadlock in its clean-up)
 
 	// Oneshot.
 	SingleRead  bool // one read is the message (the seed)
@@ -152,6 +158,8 @@ var zoo = []Mutant{
 	// Robustness and leaks.
 	{Name: "crash-on-reset", Doc: "the server exits when a client resets its connection", Models: thread, Protocols: stream,
 		Knobs: Knobs{CrashOnReset: true}},
+	{Name: "crash-on-empty", Doc: "the server exits when a client closes without sending a byte (an unchecked empty read)", Models: thread, Protocols: stream,
+		Knobs: Knobs{CrashOnEmpty: true}},
 	{Name: "fd-leak", Doc: "one descriptor leaks per connection (thread: /dev/null opened; fork: the server keeps its copy of the socket)", Models: models, Protocols: stream,
 		Knobs: Knobs{LeakFD: true}},
 	{Name: "goroutine-leak", Doc: "thread: a goroutine per connection blocks forever", Models: thread, Protocols: stream,
@@ -160,6 +168,12 @@ var zoo = []Mutant{
 		Knobs: Knobs{LeakThread: true}},
 	{Name: "zombies", Doc: "fork: the server waits for its children to exit but never reaps them", Models: fork, Protocols: stream,
 		Knobs: Knobs{Zombies: true}},
+	{Name: "children-linger", Doc: "fork: a child lives on after its connection closed, until the server shuts down and signals it", Models: fork, Protocols: stream,
+		Knobs: Knobs{ChildLinger: true}},
+	{Name: "child-keeps-listener", Doc: "fork: children inherit the listening socket (Python's ForkingMixIn), so the port outlives the server's shutdown while they run", Models: fork, Protocols: stream,
+		Knobs: Knobs{ChildListener: true}},
+	{Name: "backlog-1", Doc: "listens with a backlog of 1, so a burst of clients waits for SYN retransmits", Models: models, Protocols: stream,
+		Knobs: Knobs{Backlog: 1}},
 	{Name: "orphans", Doc: "fork: each child leaves a helper process behind that ignores SIGTERM and lives 60 s", Models: fork, Protocols: stream,
 		Knobs: Knobs{Orphans: true}},
 
@@ -170,6 +184,10 @@ var zoo = []Mutant{
 		Knobs: Knobs{ExitStatus: 1}},
 	{Name: "exit-at-once", Doc: "exits on SIGTERM at once, dropping in-flight connections", Models: models, Protocols: stream,
 		Knobs: Knobs{ExitAtOnce: true}},
+	{Name: "hang-on-exit", Doc: "after SIGTERM closes the listener and finishes the connections, but never exits", Models: models, Protocols: stream,
+		Knobs: Knobs{HangOnExit: true}},
+	{Name: "serve-returns-nil", Doc: "in-process (mutant.New): Serve returns nil after Shutdown instead of ErrServerClosed", Models: thread, Protocols: stream,
+		Knobs: Knobs{ServeNil: true}},
 	{Name: "listener-kept-open", Doc: "after SIGTERM stops accepting but keeps the listening socket open while in-flight connections finish", Models: models, Protocols: stream,
 		Knobs: Knobs{KeepListener: true}},
 

@@ -53,6 +53,9 @@ func runServer(args []string) int {
 		return usage("%v", err)
 	}
 	k := m.Knobs
+	if k.ServeNil {
+		return usage("mutant %s is a fault of Serve's result: run it in process (mutant.New)", m.Name)
+	}
 
 	sig := make(chan os.Signal, 1)
 	if k.IgnoreTERM {
@@ -66,6 +69,13 @@ func runServer(args []string) int {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "mutant %s: %v\n", m.Name, err)
 		return 2
+	}
+	if k.Backlog > 0 {
+		// Linux takes a second listen(2) as a new backlog.
+		if err := setBacklog(ln.(*net.TCPListener), k.Backlog); err != nil {
+			fmt.Fprintf(os.Stderr, "mutant %s: %v\n", m.Name, err)
+			return 2
+		}
 	}
 	fmt.Printf("mutant %s: %s %s listening on %s (pid %d)\n", m.Name, *model, cfg.Protocol, ln.Addr(), os.Getpid())
 
@@ -83,6 +93,12 @@ func runServer(args []string) int {
 	}
 	s.shutdown(ln.(*net.TCPListener))
 	<-served
+	if k.HangOnExit {
+		fmt.Fprintf(os.Stderr, "mutant %s: shut down; not exiting\n", m.Name)
+		for {
+			time.Sleep(time.Hour)
+		}
+	}
 	return k.ExitStatus
 }
 
@@ -106,8 +122,10 @@ type server struct {
 	latest   connBox       // CrossTalk: the connection accepted last
 	never    chan struct{} // what leaked goroutines wait for: never closed
 
-	mu     sync.Mutex
-	leaked []any // leaked descriptors, kept reachable so that no finalizer closes them
+	mu       sync.Mutex
+	leaked   []any        // leaked descriptors, kept reachable so that no finalizer closes them
+	children map[int]bool // fork: live children (ChildLinger)
+	ln       *net.TCPListener
 }
 
 func newServer(m Mutant, model string, cfg echo.Config) *server {
@@ -121,6 +139,9 @@ func newServer(m Mutant, model string, cfg echo.Config) *server {
 
 func (s *server) serve(ln *net.TCPListener) error {
 	defer close(s.loopDone)
+	s.mu.Lock()
+	s.ln = ln
+	s.mu.Unlock()
 	for {
 		if s.slots != nil {
 			select {
@@ -187,8 +208,27 @@ func (s *server) shutdown(ln *net.TCPListener) {
 		ln.Close()
 	}
 	<-s.loopDone
+	if s.k.ChildLinger {
+		s.mu.Lock()
+		for pid := range s.children {
+			_ = syscall.Kill(pid, syscall.SIGTERM)
+		}
+		s.mu.Unlock()
+	}
 	s.work.Wait()
 	ln.Close()
+}
+
+func setBacklog(ln *net.TCPListener, n int) error {
+	rc, err := ln.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var lerr error
+	if err := rc.Control(func(fd uintptr) { lerr = syscall.Listen(int(fd), n) }); err != nil {
+		return err
+	}
+	return lerr
 }
 
 func (s *server) keep(x any) {
@@ -236,13 +276,23 @@ func (s *server) spawn(c *net.TCPConn, first []byte) {
 		fmt.Fprintf(os.Stderr, "mutant %s: %v\n", s.m.Name, err)
 		return
 	}
+	files := []*os.File{f}
+	if s.k.ChildListener {
+		s.mu.Lock()
+		lf, err := s.ln.File()
+		s.mu.Unlock()
+		if err == nil {
+			defer lf.Close()
+			files = append(files, lf)
+		}
+	}
 	cc := childConfig{name: s.m.Name, protocol: s.cfg.Protocol, maxMsg: s.cfg.MaxMsg, prefix: s.cfg.Prefix.String(), first: first}
 	cmd := &exec.Cmd{
 		Path:        "/proc/self/exe",
 		Args:        []string{os.Args[0], "-test.run=^$"},
 		Env:         append(os.Environ(), envChild+"="+cc.encode()),
 		Stderr:      os.Stderr,
-		ExtraFiles:  []*os.File{f},
+		ExtraFiles:  files,
 		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
 	}
 	err = cmd.Start()
@@ -250,6 +300,19 @@ func (s *server) spawn(c *net.TCPConn, first []byte) {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "mutant %s: %v\n", s.m.Name, err)
 		return
+	}
+	if s.k.ChildLinger {
+		s.mu.Lock()
+		if s.children == nil {
+			s.children = map[int]bool{}
+		}
+		s.children[cmd.Process.Pid] = true
+		s.mu.Unlock()
+		defer func() {
+			s.mu.Lock()
+			delete(s.children, cmd.Process.Pid)
+			s.mu.Unlock()
+		}()
 	}
 	if s.k.Zombies {
 		// Wait for the exit, but leave the child unreaped.
@@ -321,8 +384,20 @@ func runChild(v string) int {
 		fmt.Fprintf(os.Stderr, "mutant child: descriptor 3 is not a connection: %v\n", err)
 		return 2
 	}
+	var term chan os.Signal
+	if m.Knobs.ChildLinger {
+		term = make(chan os.Signal, 1)
+		signal.Notify(term, syscall.SIGTERM)
+	}
 	h := &handler{c: nc.(*net.TCPConn), cfg: cfg, k: m.Knobs, pid: os.Getpid(), ppid: os.Getppid(), first: cc.first}
 	h.serve()
+	if term != nil {
+		// The connection is done; the child is not.
+		select {
+		case <-term:
+		case <-time.After(60 * time.Second):
+		}
+	}
 	if m.Knobs.Orphans {
 		// A helper that outlives its parent and ignores SIGTERM (an ignored
 		// signal stays ignored across exec).
