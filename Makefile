@@ -38,8 +38,8 @@ fuzz:
 bench:
 	@GO=$(GO) bench/run.sh
 
-# The heavier hostile-client variants, beyond what CI runs: 9,000 concurrent
-# connections and a 10,000-connection connect/close storm against both
-# references (CI runs 1,000 and 2,000).
+# The heavier hostile-client variants, beyond what CI runs: thousands of
+# concurrent connections and connect/close storms of 10,000 (forking) and
+# 50,000 (threading) connections; CI runs 1,000, 2,000 and 10,000.
 long:
 	$(GO) test -race -timeout 30m -count=1 -run 'Hostile' -v ./impl/forking ./impl/threading -args -long

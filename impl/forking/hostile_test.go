@@ -17,11 +17,16 @@ var long = flag.Bool("long", false, "run the heavier variants of the hostile-cli
 // TestHostileConcurrent: connections past MaxChildren wait (in the server,
 // or in the listen backlog past MaxWaiting) and none is refused.
 func TestHostileConcurrent(t *testing.T) {
-	n, maxChildren := 1000, 64
+	n, maxChildren, within := 1000, 64, 60*time.Second
 	if *long {
-		n, maxChildren = 9000, 256
+		// 256 with a child, 4,096 waiting in the server (MaxWaiting), the
+		// rest in the listen backlog (somaxconn, 4,096 here): a client
+		// past all three would wait for SYN retransmits.
+		// A child per connection, started under the race detector: about
+		// 100 a second here, so the last waits about a minute.
+		n, maxChildren, within = 6000, 256, 180*time.Second
 	}
-	impltest.ManyConcurrent(t, withPool(func(s *forking.Server) { s.MaxChildren = maxChildren }), n, maxChildren, 60*time.Second)
+	impltest.ManyConcurrent(t, withPool(func(s *forking.Server) { s.MaxChildren = maxChildren }), n, maxChildren, within)
 }
 
 // TestHostileIdleClients: idle clients do not take the children that
