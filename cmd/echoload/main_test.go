@@ -3,12 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"net"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -16,6 +12,7 @@ import (
 
 	"github.com/echoconform/echoconform/echo"
 	"github.com/echoconform/echoconform/impl/threading"
+	"github.com/echoconform/echoconform/internal/testserver"
 )
 
 // envServe makes the test binary a threading echo server on $PORT (launch
@@ -24,38 +21,14 @@ const envServe = "ECHOLOAD_TEST_SERVE"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(envServe) != "" {
-		os.Exit(serve())
+		os.Exit(testserver.ServePORT(threading.New(echo.Config{Prefix: echo.MustParseTemplate("{pid}: ")})))
 	}
 	goleak.VerifyTestMain(m)
 }
 
-func serve() int {
-	ln, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
-	if err != nil {
-		return 2
-	}
-	srv := threading.New(echo.Config{Prefix: echo.MustParseTemplate("{pid}: ")})
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM)
-	go func() { <-sig; _ = srv.Close() }()
-	if err := srv.Serve(ln); !errors.Is(err, echo.ErrServerClosed) {
-		return 1
-	}
-	return 0
-}
-
 func startThreading(t *testing.T, cfg echo.Config) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	srv := threading.New(cfg)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		require.NoError(t, srv.Close())
-		require.ErrorIs(t, <-served, echo.ErrServerClosed)
-	})
-	return ln.Addr().String()
+	return testserver.Serve(t, threading.New(cfg))
 }
 
 func runArgs(args ...string) (code int, stdout, stderr string) {

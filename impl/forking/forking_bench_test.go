@@ -26,60 +26,25 @@ import (
 // more: each starts slower than a child of cmd/echoserver (see
 // BenchmarkSpawn and `make bench`).
 
-// benchServer is a server under benchmark: it starts on a loopback port
-// and stops at the benchmark's cleanup.
-type benchServer struct {
-	name     string
-	protocol echo.Protocol
-	prefix   echo.Template
-	start    func(b *testing.B) string
-}
-
 var pidPrefix = echo.MustParseTemplate("{pid}: ")
 
-var benchServers = []benchServer{
-	{name: "baseline", start: impltest.StartBaseline},
-	{name: "forking", start: startForking(echo.Config{Protocol: echo.Stream})},
-	{name: "forking-prefix", prefix: pidPrefix, start: startForking(echo.Config{Protocol: echo.Stream, Prefix: pidPrefix})},
-	{name: "forking-oneshot", protocol: echo.Oneshot, prefix: pidPrefix, start: startForking(echo.Config{Protocol: echo.Oneshot, Prefix: pidPrefix})},
+var benchServers = []impltest.BenchServer{
+	{Name: "baseline", Start: impltest.StartBaseline},
+	{Name: "forking", Start: startForking(echo.Config{Protocol: echo.Stream})},
+	{Name: "forking-prefix", Prefix: pidPrefix, Start: startForking(echo.Config{Protocol: echo.Stream, Prefix: pidPrefix})},
+	{Name: "forking-oneshot", Protocol: echo.Oneshot, Prefix: pidPrefix, Start: startForking(echo.Config{Protocol: echo.Oneshot, Prefix: pidPrefix})},
 }
 
 func startForking(cfg echo.Config) func(b *testing.B) string {
 	return func(b *testing.B) string { return impltest.Start(b, model, cfg).Addr }
 }
 
-// BenchmarkStream measures throughput: every client streams through one
-// connection while it reads the echo back; an operation is 1 MiB echoed.
-func BenchmarkStream(b *testing.B) {
-	const op = 1 << 20
-	for _, s := range benchServers {
-		if s.protocol != echo.Stream {
-			continue
-		}
-		for _, conns := range []int{1, 8} {
-			b.Run(fmt.Sprintf("server=%s/conns=%d", s.name, conns), func(b *testing.B) {
-				addr := s.start(b)
-				b.SetBytes(op)
-				per := (int64(b.N)*op + int64(conns) - 1) / int64(conns)
-				impltest.RunLoad(b, load.Config{Addr: addr, Mode: load.Stream, Clients: conns, Prefix: s.prefix, Bytes: per, Chunk: 256 << 10})
-			})
-		}
-	}
-}
+// BenchmarkStream measures throughput (impltest.BenchStream).
+func BenchmarkStream(b *testing.B) { impltest.BenchStream(b, benchServers) }
 
-// BenchmarkExchange measures connections: an operation is one exchange
-// (connect, send 64 bytes, half-close, read the reply to EOF), served by
-// a child process of its own; the latency is that of an exchange.
-func BenchmarkExchange(b *testing.B) {
-	for _, s := range benchServers {
-		for _, clients := range []int{1, 8} {
-			b.Run(fmt.Sprintf("server=%s/clients=%d", s.name, clients), func(b *testing.B) {
-				addr := s.start(b)
-				impltest.RunLoad(b, load.Config{Addr: addr, Mode: load.Exchange, Protocol: s.protocol, Clients: clients, Prefix: s.prefix, Bytes: 64, Count: int64(b.N)})
-			})
-		}
-	}
-}
+// BenchmarkExchange measures connections (impltest.BenchExchange): each
+// exchange is served by a child process of its own.
+func BenchmarkExchange(b *testing.B) { impltest.BenchExchange(b, benchServers) }
 
 // BenchmarkFootprint10k tests that the server process stays flat while its
 // children serve 10,000 connections (an operation), and reports its RSS

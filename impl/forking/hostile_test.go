@@ -1,7 +1,6 @@
 package forking_test
 
 import (
-	"flag"
 	"testing"
 	"time"
 
@@ -9,16 +8,13 @@ import (
 	"github.com/echoconform/echoconform/impl/internal/impltest"
 )
 
-// long runs the heavier variants of the hostile-client tests.
-var long = flag.Bool("long", false, "run the heavier variants of the hostile-client tests")
-
 // The hostile-client tests of issue 8; impltest/hostile.go has them.
 
 // TestHostileConcurrent: connections past MaxChildren wait (in the server,
 // or in the listen backlog past MaxWaiting) and none is refused.
 func TestHostileConcurrent(t *testing.T) {
 	n, maxChildren, within := 1000, 64, 60*time.Second
-	if *long {
+	if *impltest.Long {
 		// 256 with a child, 4,096 waiting in the server (MaxWaiting), the
 		// rest in the listen backlog (somaxconn, 4,096 here): a client
 		// past all three would wait for SYN retransmits.
@@ -45,7 +41,7 @@ func TestHostileResetMidTransfer(t *testing.T) { impltest.ResetMidTransfer(t, mo
 // loaded machine 10,000 take the server minutes to work off.
 func TestHostileStorm(t *testing.T) {
 	n := 2000
-	if *long {
+	if *impltest.Long {
 		n = 10000
 	}
 	impltest.Storm(t, model, n, 8, 120*time.Second)

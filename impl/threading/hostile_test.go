@@ -1,21 +1,17 @@
 package threading_test
 
 import (
-	"flag"
 	"testing"
 	"time"
 
 	"github.com/echoconform/echoconform/impl/internal/impltest"
 )
 
-// long runs the heavier variants of the hostile-client tests.
-var long = flag.Bool("long", false, "run the heavier variants of the hostile-client tests")
-
 // The hostile-client tests of issue 8; impltest/hostile.go has them.
 
 func TestHostileConcurrent(t *testing.T) {
 	n := 1000
-	if *long {
+	if *impltest.Long {
 		// Four descriptors a connection in this process (the client's, the
 		// server's, and the splice pipe pair of its io.Copy): under the
 		// hard limit of 20,000 on the machine this is sized for.
@@ -30,7 +26,7 @@ func TestHostileResetMidTransfer(t *testing.T) { impltest.ResetMidTransfer(t, mo
 
 func TestHostileStorm(t *testing.T) {
 	n := 10000
-	if *long {
+	if *impltest.Long {
 		n = 50000
 	}
 	impltest.Storm(t, model, n, 8, 120*time.Second)

@@ -2,14 +2,10 @@ package load_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"os/signal"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +16,7 @@ import (
 	"github.com/echoconform/echoconform/impl/threading"
 	"github.com/echoconform/echoconform/internal/load"
 	"github.com/echoconform/echoconform/internal/proc"
+	"github.com/echoconform/echoconform/internal/testserver"
 )
 
 // envServe makes the test binary a small echo server on $PORT (for
@@ -28,24 +25,9 @@ const envServe = "LOAD_TEST_SERVE"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(envServe) != "" {
-		os.Exit(serveEcho())
+		os.Exit(testserver.ServePORT(threading.New(echo.Config{})))
 	}
 	goleak.VerifyTestMain(m)
-}
-
-func serveEcho() int {
-	ln, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
-	if err != nil {
-		return 2
-	}
-	srv := threading.New(echo.Config{})
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM)
-	go func() { <-sig; _ = srv.Close() }()
-	if err := srv.Serve(ln); !errors.Is(err, echo.ErrServerClosed) {
-		return 1
-	}
-	return 0
 }
 
 var pidPrefix = echo.MustParseTemplate("{pid}: ")
@@ -54,56 +36,7 @@ var pidPrefix = echo.MustParseTemplate("{pid}: ")
 // ends.
 func startThreading(t *testing.T, cfg echo.Config) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	srv := threading.New(cfg)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		require.NoError(t, srv.Close())
-		require.ErrorIs(t, <-served, echo.ErrServerClosed)
-	})
-	return ln.Addr().String()
-}
-
-// startBroken serves every connection with handle, which must return
-// once the connection is closed, until the test ends.
-func startBroken(t *testing.T, handle func(c *net.TCPConn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	conns := map[net.Conn]bool{}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns[c] = true
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				handle(c.(*net.TCPConn))
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return ln.Addr().String()
+	return testserver.Serve(t, threading.New(cfg))
 }
 
 func TestExchange(t *testing.T) {
@@ -236,7 +169,7 @@ func TestBrokenServers(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tc.cfg
 			hang = make(chan struct{})
-			cfg.Addr = startBroken(t, tc.handle)
+			cfg.Addr = testserver.Handle(t, tc.handle)
 			t.Cleanup(func() { close(hang) }) // before the server's cleanup
 			cfg.Clients = 2
 			if cfg.Mode == load.Exchange {

@@ -19,7 +19,7 @@ func TestNewRefuses(t *testing.T) {
 		"no-such-mutant":   "unknown mutant",
 		"zombies":          "runs in model [fork]",
 		"ignore-sigterm":   "run it with Command",
-		"oneshot-no-close": "not", // a oneshot fault, asked for as stream
+		"oneshot-no-close": "applies to protocol [oneshot], not stream",
 	} {
 		_, err := New(name, cfg)
 		require.ErrorContains(t, err, why, name)

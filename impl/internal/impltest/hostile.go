@@ -3,6 +3,7 @@ package impltest
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -23,6 +24,10 @@ import (
 	"github.com/echoconform/echoconform/echo"
 	"github.com/echoconform/echoconform/internal/proc"
 )
+
+// Long runs the heavier variants of the hostile-client tests (-long,
+// make long).
+var Long = flag.Bool("long", false, "run the heavier variants of the hostile-client tests")
 
 // The hostile-client tests (issue 8): what clients do to a reference
 // server that it must survive. Each checks, afterwards, that the server
