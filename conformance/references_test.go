@@ -64,16 +64,19 @@ func TestReferencesCommand(t *testing.T) {
 	}
 }
 
-// buildEchoserver builds cmd/echoserver into the test's temporary directory.
+// buildEchoserver builds cmd/echoserver into the test's temporary
+// directory, and cmd/echochild beside it, as `go install ./cmd/...` does:
+// the forking reference's children run echochild then (TestReferences
+// checks the children that re-execute the server's binary).
 func buildEchoserver(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "echoserver")
-	cmd := exec.Command("go", "build", "-o", bin, "../cmd/echoserver")
+	dir := t.TempDir()
+	cmd := exec.Command("go", "build", "-o", dir+"/", "../cmd/echoserver", "../cmd/echochild")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("building cmd/echoserver: %v", err)
+		t.Fatalf("building cmd/echoserver and cmd/echochild: %v", err)
 	}
-	return bin
+	return filepath.Join(dir, "echoserver")
 }
 
 func regexpOf(s string) *regexp.Regexp { return regexp.MustCompile(s) }

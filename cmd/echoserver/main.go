@@ -35,6 +35,7 @@ func run(args []string) int {
 	addr := fs.String("addr", "127.0.0.1:7007", "address to listen on (port 0 picks a free one)")
 	maxMsg := fs.Int("max-msg", echo.DefaultMaxMsg, "oneshot: largest message in bytes")
 	maxChildren := fs.Int("max-children", forking.DefaultMaxChildren, "fork: most children alive at once")
+	child := fs.String("child", forking.ChildBeside(), "fork: the program each connection's child runs: echochild, found beside echoserver by default, starts faster; empty: echoserver itself")
 	grace := fs.Duration("grace", 10*time.Second, "how long shutdown waits for in-flight connections")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -63,6 +64,12 @@ func run(args []string) int {
 	case "fork":
 		f := forking.New(cfg)
 		f.MaxChildren = *maxChildren
+		if *child != "" {
+			if st, err := os.Stat(*child); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+				return usage("-child %q is not an executable program", *child)
+			}
+		}
+		f.Child = *child
 		srv = f
 	default:
 		return usage("unknown model %q (want fork or thread)", *model)

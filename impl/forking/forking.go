@@ -2,18 +2,26 @@
 // socketserver.ForkingMixIn): every connection is served by a child process
 // of its own, which exits when the connection ends.
 //
-// Go cannot fork without exec, so the server re-executes its own binary to
-// make children, and the binary must call Init first thing in main (or
-// TestMain):
+// Go cannot fork without exec, so a child is a program executed afresh:
+// cmd/echochild when Server.Child names it (what echoserver does when it
+// finds echochild installed beside it), or else the server's own binary,
+// which must then call Init first thing in main (or TestMain):
 //
 //	func main() {
 //		forking.Init()
 //		...
 //	}
 //
-// Starting a Go process costs a millisecond or more (exec, the runtime,
-// the package initialisers), several times what Python's plain fork()
-// costs. So the server starts its children ahead of demand: while
+// echochild is the faster: it imports no net, so it is a static binary even
+// where cgo is enabled, and starts in about 0.9 ms of CPU on a 2-core VM,
+// where a child of a typical cgo-linked Go server binary takes 1.5 to 2.5 ms
+// (the dynamic loader, glibc's start-up, the package initialisers). The
+// server renders the prefix for its child ({pid} is the child's PID, which
+// the server knows, and {ppid} its own) and sends it with the connection,
+// so that a child needs no template engine.
+//
+// Starting a process still costs more than Python's plain fork(). So the
+// server starts its children ahead of demand: while
 // connections arrive it keeps a few spare children, each blocked on a
 // control socket of its own, waiting for exactly one connection. An
 // accepted connection is handed to the oldest spare over that socket
@@ -43,13 +51,11 @@ package forking
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
-	"strconv"
-	"strings"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -59,14 +65,8 @@ import (
 
 	"github.com/echoconform/echoconform/echo"
 	"github.com/echoconform/echoconform/impl/internal/lifecycle"
+	"github.com/echoconform/echoconform/internal/forkchild"
 )
-
-// envChild marks a process started by Serve to handle one connection; its
-// value is the encoded echo.Config.
-const envChild = "ECHOCONFORM_FORKING_CHILD"
-
-// ctrlFD is the child's end of its control socket.
-const ctrlFD = 3
 
 // Defaults of the Server's fields.
 const (
@@ -78,74 +78,15 @@ const (
 )
 
 // Init serves the connection and exits when the process is a child started
-// by a Server; otherwise it returns at once. Call it before anything else in
-// main or TestMain of every binary that runs a forking Server.
+// by a Server that has no Child program; otherwise it returns at once. Call
+// it before anything else in main or TestMain of every binary that runs a
+// forking Server.
 func Init() {
-	v, ok := os.LookupEnv(envChild)
+	v, ok := os.LookupEnv(forkchild.Env)
 	if !ok {
 		return
 	}
-	os.Exit(runChild(v))
-}
-
-// runChild is the whole life of a child: wait for the connection on the
-// control socket, serve it, exit.
-func runChild(v string) int {
-	cfg, err := decodeConfig(v)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "forking child: %v\n", err)
-		return 2
-	}
-	fd, err := receiveConn(ctrlFD)
-	_ = unix.Close(ctrlFD)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "forking child: %v\n", err)
-		return 2
-	}
-	if fd < 0 {
-		return 0 // ended while spare: the server stopped or had no use for us
-	}
-	f := os.NewFile(uintptr(fd), "conn")
-	c, err := net.FileConn(f) // dups the descriptor and makes it non-blocking
-	f.Close()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "forking child: the descriptor received is not a connection: %v\n", err)
-		return 2
-	}
-	_ = echo.ServeConn(c, cfg, os.Getpid(), os.Getppid())
-	return 0
-}
-
-// receiveConn blocks until the server sends the connection over the control
-// socket ctrl and returns its descriptor, or returns -1 at EOF (the server
-// closed its end, or died).
-func receiveConn(ctrl int) (int, error) {
-	var b [1]byte
-	oob := make([]byte, unix.CmsgSpace(4))
-	for {
-		n, oobn, _, _, err := unix.Recvmsg(ctrl, b[:], oob, unix.MSG_CMSG_CLOEXEC)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return -1, fmt.Errorf("control socket: %w", err)
-		}
-		if n == 0 && oobn == 0 {
-			return -1, nil
-		}
-		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-		if err != nil || len(msgs) != 1 {
-			return -1, fmt.Errorf("control socket: no descriptor in the message (%v)", err)
-		}
-		fds, err := unix.ParseUnixRights(&msgs[0])
-		if err != nil || len(fds) != 1 {
-			for _, fd := range fds {
-				_ = unix.Close(fd)
-			}
-			return -1, fmt.Errorf("control socket: want one descriptor, got %d (%v)", len(fds), err)
-		}
-		return fds[0], nil
-	}
+	os.Exit(forkchild.Run(v))
 }
 
 // Server serves cfg with a child process per connection. It satisfies
@@ -174,6 +115,13 @@ type Server struct {
 	// SpareTimeout is how long the spares outlive the last connection.
 	// Set it before Serve; 0 means DefaultSpareTimeout.
 	SpareTimeout time.Duration
+	// Child is the program started for each connection: a path to
+	// cmd/echochild, or empty for this binary itself (/proc/self/exe),
+	// which must then call Init. echochild is the faster: it links no cgo,
+	// and a Go binary that imports net and links libc takes about a
+	// millisecond longer to start, once per connection. Set it before
+	// Serve.
+	Child string
 
 	cfg  echo.Config
 	env  []string
@@ -205,8 +153,30 @@ func New(cfg echo.Config) *Server {
 	// A child serves one connection with one goroutine: GOMAXPROCS=1
 	// spares it the start of threads it would not use (the last value of a
 	// key wins in exec.Cmd's environment).
-	env := append(os.Environ(), envChild+"="+encodeConfig(cfg), "GOMAXPROCS=1")
+	cc := forkchild.Config{Oneshot: cfg.Protocol == echo.Oneshot, MaxMsg: cfg.MaxMsg, Quiet: cfg.Quiet}
+	if cc.MaxMsg <= 0 {
+		cc.MaxMsg = echo.DefaultMaxMsg
+	}
+	if cc.Quiet <= 0 {
+		cc.Quiet = echo.DefaultQuiet
+	}
+	env := append(os.Environ(), forkchild.Env+"="+cc.Encode(), "GOMAXPROCS=1")
 	return &Server{cfg: cfg, env: env}
+}
+
+// ChildBeside returns the path of the echochild program in the directory of
+// this process's executable, where `go install .../cmd/...` puts it beside
+// echoserver and echoconform, or "" when there is none there.
+func ChildBeside() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	p := filepath.Join(filepath.Dir(exe), "echochild")
+	if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
+		return ""
+	}
+	return p
 }
 
 // child is one child process, spare or busy.
@@ -341,7 +311,9 @@ func (s *Server) serve(p *pending) {
 			break // stopped, or closed, or reset
 		}
 		peer := dupConn(c)
-		err := ch.give(c)
+		// The server renders the prefix: it knows the child's PID and is
+		// its parent.
+		err := ch.give(c, s.cfg.Prefix.Render(ch.cmd.Process.Pid, os.Getpid()))
 		if err == nil {
 			s.mu.Lock()
 			if s.all[ch] {
@@ -539,10 +511,13 @@ func (s *Server) take(p *pending) *child {
 	return ch
 }
 
-// give sends c to the child over its control socket and closes the
-// server's end: the child gets the connection, then EOF.
-func (ch *child) give(c net.Conn) error {
+// give sends c and the prefix to the child over its control socket and
+// closes the server's end: the child gets the connection, then EOF.
+func (ch *child) give(c net.Conn, prefix []byte) error {
 	defer ch.closeCtrl()
+	if len(prefix) > forkchild.MaxPrefix {
+		return fmt.Errorf("the prefix is %d bytes, more than the %d a child takes", len(prefix), forkchild.MaxPrefix)
+	}
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return fmt.Errorf("cannot hand a %T to a child process", c)
@@ -553,7 +528,7 @@ func (ch *child) give(c net.Conn) error {
 	}
 	var serr error
 	err = rc.Control(func(fd uintptr) {
-		serr = unix.Sendmsg(ch.ctrl, []byte{0}, unix.UnixRights(int(fd)), nil, unix.MSG_NOSIGNAL)
+		serr = unix.Sendmsg(ch.ctrl, forkchild.Message(prefix), unix.UnixRights(int(fd)), nil, unix.MSG_NOSIGNAL)
 	})
 	if err == nil {
 		err = serr
@@ -667,7 +642,7 @@ func (s *Server) endSpares() {
 
 // spawn starts a child blocked on a new control socket, and its reaper.
 func (s *Server) spawn() (*child, error) {
-	cmd, ctrl, err := startChild(s.env)
+	cmd, ctrl, err := startChild(s.Child, s.env)
 	if err != nil {
 		return nil, err
 	}
@@ -680,9 +655,10 @@ func (s *Server) spawn() (*child, error) {
 	return ch, nil
 }
 
-// startChild re-executes this binary with env, the child's end of a new
-// control socket as descriptor ctrlFD, and returns the server's end.
-func startChild(env []string) (*exec.Cmd, int, error) {
+// startChild starts the program at path (or re-executes this binary when
+// path is empty) with env and the child's end of a new control socket as
+// descriptor forkchild.CtrlFD, and returns the server's end.
+func startChild(path string, env []string) (*exec.Cmd, int, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, -1, fmt.Errorf("control socket: %w", err)
@@ -690,12 +666,18 @@ func startChild(env []string) (*exec.Cmd, int, error) {
 	theirs := os.NewFile(uintptr(fds[1]), "control")
 	defer theirs.Close()
 	// -test.run=^$ keeps a go test binary that forgot Init from running tests.
+	args := []string{os.Args[0], "-test.run=^$"}
+	if path == "" {
+		path = "/proc/self/exe"
+	} else {
+		args = []string{path}
+	}
 	cmd := &exec.Cmd{
-		Path:       "/proc/self/exe",
-		Args:       []string{os.Args[0], "-test.run=^$"},
+		Path:       path,
+		Args:       args,
 		Env:        env,
 		Stderr:     os.Stderr,
-		ExtraFiles: []*os.File{theirs}, // becomes ctrlFD
+		ExtraFiles: []*os.File{theirs}, // becomes forkchild.CtrlFD
 		// A child must not outlive a server that was killed.
 		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
 	}
@@ -800,31 +782,4 @@ func (s *Server) Close() error {
 	s.killAll() // and the children the spawners were starting, if any
 	s.reapers.Wait()
 	return err
-}
-
-func encodeConfig(cfg echo.Config) string {
-	return strings.Join([]string{"v2", cfg.Protocol.String(), strconv.Itoa(cfg.MaxMsg),
-		strconv.FormatInt(int64(cfg.Quiet), 10), cfg.Prefix.String()}, "|")
-}
-
-func decodeConfig(v string) (echo.Config, error) {
-	f := strings.SplitN(v, "|", 5)
-	if len(f) != 5 || f[0] != "v2" {
-		return echo.Config{}, fmt.Errorf("bad %s=%q", envChild, v)
-	}
-	var cfg echo.Config
-	var err error
-	if cfg.Protocol, err = echo.ParseProtocol(f[1]); err != nil {
-		return cfg, err
-	}
-	if cfg.MaxMsg, err = strconv.Atoi(f[2]); err != nil {
-		return cfg, err
-	}
-	q, err := strconv.ParseInt(f[3], 10, 64)
-	if err != nil {
-		return cfg, err
-	}
-	cfg.Quiet = time.Duration(q)
-	cfg.Prefix, err = echo.ParseTemplate(f[4])
-	return cfg, err
 }

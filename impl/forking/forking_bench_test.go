@@ -23,8 +23,9 @@ import (
 //	benchstat -col /server new.txt
 //
 // The children are this test binary, which links testify, procfs and
-// more: each starts slower than a child of cmd/echoserver (see
-// BenchmarkSpawn and `make bench`).
+// more and libc, except for the servers named echochild, whose children
+// run cmd/echochild as echoserver's do (see BenchmarkSpawn and `make
+// bench`).
 
 var pidPrefix = echo.MustParseTemplate("{pid}: ")
 
@@ -33,10 +34,23 @@ var benchServers = []impltest.BenchServer{
 	{Name: "forking", Start: startForking(echo.Config{Protocol: echo.Stream})},
 	{Name: "forking-prefix", Prefix: pidPrefix, Start: startForking(echo.Config{Protocol: echo.Stream, Prefix: pidPrefix})},
 	{Name: "forking-oneshot", Protocol: echo.Oneshot, Prefix: pidPrefix, Start: startForking(echo.Config{Protocol: echo.Oneshot, Prefix: pidPrefix})},
+	{Name: "forking-oneshot-echochild", Protocol: echo.Oneshot, Prefix: pidPrefix, Start: func(b *testing.B) string {
+		return impltest.Start(b, echochildModel(impltest.BuildEchochild(b)), echo.Config{Protocol: echo.Oneshot, Prefix: pidPrefix}).Addr
+	}},
 }
 
 func startForking(cfg echo.Config) func(b *testing.B) string {
 	return func(b *testing.B) string { return impltest.Start(b, model, cfg).Addr }
+}
+
+// echochildModel is the forking reference with cmd/echochild as its
+// children's program, as echoserver runs it.
+func echochildModel(child string) impltest.Model {
+	return impltest.Model{Fork: true, New: func(cfg echo.Config) impltest.Server {
+		s := forking.New(cfg)
+		s.Child = child
+		return s
+	}}
 }
 
 // BenchmarkStream measures throughput (impltest.BenchStream).
@@ -49,10 +63,11 @@ func BenchmarkExchange(b *testing.B) { impltest.BenchExchange(b, benchServers) }
 // BenchmarkFootprint10k tests that the server process stays flat while its
 // children serve 10,000 connections (an operation), and reports its RSS
 // and descriptors (read from /proc, at rest, before and after) and the RSS
-// of one child while it serves.
+// of one child while it serves. The children run cmd/echochild, as
+// echoserver's do.
 func BenchmarkFootprint10k(b *testing.B) {
 	const warm, n = 1000, 10000
-	r := impltest.Start(b, model, echo.Config{Protocol: echo.Stream, Prefix: pidPrefix})
+	r := impltest.Start(b, echochildModel(impltest.BuildEchochild(b)), echo.Config{Protocol: echo.Stream, Prefix: pidPrefix})
 	exchanges := func(count int) {
 		_, err := load.Run(context.Background(), load.Config{Addr: r.Addr, Clients: 8, Prefix: pidPrefix, Count: int64(count), Timeout: 10 * time.Second})
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/echoconform/echoconform/echo"
+	"github.com/echoconform/echoconform/impl/internal/impltest"
 )
 
 // BenchmarkSpawn measures the fixed cost of a child, the floor under every
@@ -22,21 +23,25 @@ import (
 //     socket closed once it is up: exec, runtime and package start-up, exit.
 //   - what=child-allprocs: the same without the GOMAXPROCS=1 the server
 //     gives its children.
+//   - what=echochild: the same with cmd/echochild, a static binary, as
+//     the child program (Server.Child).
 func BenchmarkSpawn(b *testing.B) {
 	env := New(echo.Config{}).env
 	b.Run("what=true", func(b *testing.B) {
 		measureChildren(b, func() error { return exec.Command("/bin/true").Run() })
 	})
+	echochild := impltest.BuildEchochild(b)
 	for _, v := range []struct {
-		name string
-		env  []string
+		name, path string
+		env        []string
 	}{
-		{"child", env},
-		{"child-allprocs", slices.DeleteFunc(slices.Clone(env), func(s string) bool { return s == "GOMAXPROCS=1" })},
+		{"child", "", env},
+		{"child-allprocs", "", slices.DeleteFunc(slices.Clone(env), func(s string) bool { return s == "GOMAXPROCS=1" })},
+		{"echochild", echochild, env},
 	} {
 		b.Run("what="+v.name, func(b *testing.B) {
 			measureChildren(b, func() error {
-				cmd, ctrl, err := startChild(v.env)
+				cmd, ctrl, err := startChild(v.path, v.env)
 				if err != nil {
 					return err
 				}

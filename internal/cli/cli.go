@@ -279,7 +279,11 @@ func (c *config) targets() []namedTarget {
 			out = append(out, namedTarget{conformance.InProcess("threading reference", func() echo.Server { return threading.New(cfg) }), conformance.ModelThread, p, prefix})
 		}
 		if c.model != conformance.ModelThread {
-			out = append(out, namedTarget{conformance.InProcess("forking reference", func() echo.Server { return forking.New(cfg) }), conformance.ModelFork, p, prefix})
+			out = append(out, namedTarget{conformance.InProcess("forking reference", func() echo.Server {
+				f := forking.New(cfg)
+				f.Child = forking.ChildBeside()
+				return f
+			}), conformance.ModelFork, p, prefix})
 		}
 	}
 	return out

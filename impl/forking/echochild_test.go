@@ -1,0 +1,31 @@
+package forking_test
+
+import (
+	"debug/elf"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/echoconform/echoconform/impl/internal/impltest"
+)
+
+// TestEchochild runs the forking reference with cmd/echochild as its child
+// program, and checks that echochild is a static binary: what makes it
+// start faster than the server's own binary.
+func TestEchochild(t *testing.T) {
+	child := impltest.BuildEchochild(t)
+	f, err := elf.Open(child)
+	require.NoError(t, err)
+	for _, p := range f.Progs {
+		require.NotEqual(t, elf.PT_INTERP, p.Type, "echochild is dynamically linked: something it imports brought in cgo")
+	}
+	f.Close()
+
+	m := echochildModel(child)
+	t.Run("StreamExact", func(t *testing.T) { impltest.StreamExact(t, m) })
+	t.Run("HalfClose", func(t *testing.T) { impltest.HalfClose(t, m) })
+	t.Run("Interactive", func(t *testing.T) { impltest.Interactive(t, m) })
+	t.Run("Oneshot", func(t *testing.T) { impltest.Oneshot(t, m) })
+	t.Run("PIDs", func(t *testing.T) { impltest.PIDs(t, m) })
+	t.Run("Concurrent64", func(t *testing.T) { impltest.Concurrent(t, m, 64) })
+}
