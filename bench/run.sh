@@ -21,7 +21,7 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 
 $GO build -o "$tmp/baseline" ./bench/baseline
 $GO build -o "$tmp/echoserver" ./cmd/echoserver
-CGO_ENABLED=0 $GO build -o "$tmp/echoserver-static" ./cmd/echoserver
+$GO build -o "$tmp/echochild" ./cmd/echochild # echoserver -model fork finds it beside itself
 $GO build -o "$tmp/table" ./bench/table
 
 echo "== go test benchmarks, in-process (benchtime $BENCHTIME, count $COUNT): both references and the io.Copy baseline"

@@ -7,7 +7,7 @@
 //
 //	go run ./bench/table -bin DIR [-rounds 5] [-duration 0.6s]
 //
-// DIR holds the binaries baseline, echoserver and echoserver-static (see
+// DIR holds the binaries baseline, echoserver and echochild (see
 // bench/run.sh). Each round measures every server once, servers in turn;
 // a figure is the median of its rounds, so that a burst of load from
 // elsewhere on the machine moves one round, not the result.
@@ -67,7 +67,7 @@ var metrics = []metric{
 const pacedRate = 200
 
 func main() {
-	bin := flag.String("bin", "", "directory with the binaries baseline, echoserver and echoserver-static")
+	bin := flag.String("bin", "", "directory with the binaries baseline, echoserver and echochild")
 	rounds := flag.Int("rounds", 5, "rounds; a figure is the median of its rounds")
 	duration := flag.Duration("duration", 600*time.Millisecond, "measured time of each figure")
 	warmup := flag.Duration("warmup", 200*time.Millisecond, "load before each figure, not measured")
@@ -86,8 +86,8 @@ func main() {
 		{key: "thread", name: "threading reference", argv: []string{b("echoserver"), "-model", "thread", "-addr", "{addr}"}},
 		{key: "thread-prefix", name: "threading reference, prefix '{pid}: '", argv: []string{b("echoserver"), "-model", "thread", "-prefix", "{pid}: ", "-addr", "{addr}"}, prefix: "{pid}: "},
 		{key: "fork", name: "forking reference", argv: []string{b("echoserver"), "-model", "fork", "-addr", "{addr}"}},
-		{key: "fork-oneshot", name: "forking reference, oneshot '{pid}: '", argv: []string{b("echoserver"), "-model", "fork", "-protocol", "oneshot", "-prefix", "{pid}: ", "-addr", "{addr}"}, protocol: echo.Oneshot, prefix: "{pid}: "},
-		{key: "fork-oneshot-static", name: "forking reference, oneshot, CGO_ENABLED=0 build", argv: []string{b("echoserver-static"), "-model", "fork", "-protocol", "oneshot", "-prefix", "{pid}: ", "-addr", "{addr}"}, protocol: echo.Oneshot, prefix: "{pid}: "},
+		{key: "fork-oneshot", name: "forking reference, oneshot '{pid}: ' (children: echochild)", argv: []string{b("echoserver"), "-model", "fork", "-protocol", "oneshot", "-prefix", "{pid}: ", "-addr", "{addr}"}, protocol: echo.Oneshot, prefix: "{pid}: "},
+		{key: "fork-oneshot-self", name: "forking reference, oneshot, children re-executing echoserver", argv: []string{b("echoserver"), "-model", "fork", "-child", "", "-protocol", "oneshot", "-prefix", "{pid}: ", "-addr", "{addr}"}, protocol: echo.Oneshot, prefix: "{pid}: "},
 		{key: "py-fork", name: "Python ForkingMixIn (Cookbook), oneshot", argv: []string{"python3", cookbook, "fork", "{port}"}, protocol: echo.Oneshot, prefix: "{pid}: ", needs: "python3"},
 		{key: "py-thread", name: "Python ThreadingMixIn (Cookbook), oneshot", argv: []string{"python3", cookbook, "thread", "{port}"}, protocol: echo.Oneshot, prefix: "{pid}: ", needs: "python3"},
 		{key: "socat", name: "socat fork EXEC:cat", argv: []string{"socat", "TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork", "EXEC:cat"}, needs: "socat"},
@@ -274,10 +274,10 @@ func printGoals(w io.Writer, results map[string]map[string][]float64) {
 		{"threading exchanges/s, 8 clients, / baseline", "thread", "baseline", "ex8", 0.9, false},
 		{"forking oneshot exchanges/s, 1 client, / Python ForkingMixIn", "fork-oneshot", "py-fork", "ex1", 1, false},
 		{"forking oneshot exchanges/s, 8 clients, / Python ForkingMixIn", "fork-oneshot", "py-fork", "ex8", 1, false},
-		{"forking oneshot p50, 1 client, / Python ForkingMixIn", "fork-oneshot", "py-fork", "p50", 0.5, true},
-		{"forking (static) oneshot exchanges/s, 1 client, / Python ForkingMixIn", "fork-oneshot-static", "py-fork", "ex1", 1, false},
-		{"forking (static) oneshot exchanges/s, 8 clients, / Python ForkingMixIn", "fork-oneshot-static", "py-fork", "ex8", 1, false},
-		{"forking (static) oneshot p50, 1 client, / Python ForkingMixIn", "fork-oneshot-static", "py-fork", "p50", 0.5, true},
+		{"forking oneshot p50, 1 client at 200/s, / Python ForkingMixIn", "fork-oneshot", "py-fork", "p50paced", 0.5, true},
+		{"forking oneshot p50, 1 client back to back, / Python ForkingMixIn", "fork-oneshot", "py-fork", "p50", 0.5, true},
+		{"forking (re-executing echoserver) oneshot exchanges/s, 1 client, / Python ForkingMixIn", "fork-oneshot-self", "py-fork", "ex1", 1, false},
+		{"forking (re-executing echoserver) oneshot exchanges/s, 8 clients, / Python ForkingMixIn", "fork-oneshot-self", "py-fork", "ex8", 1, false},
 	}
 	fmt.Fprintln(w, "| goal (issue 7) | ratio | target | |")
 	fmt.Fprintln(w, "|---|---:|---|---|")
