@@ -9,6 +9,7 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/echoconform/echoconform/echo"
+	"github.com/echoconform/echoconform/internal/proc"
 )
 
 func init() {
@@ -180,6 +181,7 @@ func testOneshotSplit(ck *checker) {
 		off := 0
 		for i, p := range pieces {
 			if i > 0 {
+				ck.awaitRead(c)
 				time.Sleep(20 * time.Millisecond) // the pause is the point of the check
 			}
 			if err := c.write(msg[off : off+p]); err != nil {
@@ -204,6 +206,21 @@ func testOneshotSplit(ck *checker) {
 			ck.Fatalf("a %d-byte message in %d pieces %v came back whole, but then: %v", total, len(pieces), pieces, err)
 		}
 	}
+}
+
+// awaitRead waits, up to D, until the server has read everything sent on
+// c so far: its side of the connection is accepted and its receive queue
+// empty (/proc/net/tcp). A pause between pieces means something only from
+// there: a server slow to start reading (a fork-model child still starting,
+// on a loaded machine) would find every piece waiting at its first read,
+// and a single read would pass for a whole message. Where /proc does not
+// show the connection (another network namespace) it returns at once.
+func (ck *checker) awaitRead(c *conn) {
+	port, client := ck.server().port, c.localPort()
+	ck.poll(ck.o.d(), func() bool {
+		queued, accepted, found, err := proc.ReceiveQueue(port, client)
+		return err != nil || !found || (accepted && queued == 0)
+	})
 }
 
 func firstPieceHint(n int, pieces []int) string {
