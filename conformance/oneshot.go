@@ -3,6 +3,7 @@ package conformance
 import (
 	"errors"
 	"io"
+	"net"
 	"syscall"
 	"time"
 
@@ -210,15 +211,15 @@ func testOneshotSplit(ck *checker) {
 
 // awaitRead waits, up to D, until the server has read everything sent on
 // c so far: its side of the connection is accepted and its receive queue
-// empty (/proc/net/tcp). A pause between pieces means something only from
+// empty (sock_diag). A pause between pieces means something only from
 // there: a server slow to start reading (a fork-model child still starting,
 // on a loaded machine) would find every piece waiting at its first read,
-// and a single read would pass for a whole message. Where /proc does not
-// show the connection (another network namespace) it returns at once.
+// and a single read would pass for a whole message. Where the kernel does
+// not show the connection (another network namespace) it returns at once.
 func (ck *checker) awaitRead(c *conn) {
-	port, client := ck.server().port, c.localPort()
+	server, client := c.c.RemoteAddr().(*net.TCPAddr), c.c.LocalAddr().(*net.TCPAddr)
 	ck.poll(ck.o.d(), func() bool {
-		queued, accepted, found, err := proc.ReceiveQueue(port, client)
+		queued, accepted, found, err := proc.ReceiveQueue(server, client)
 		return err != nil || !found || (accepted && queued == 0)
 	})
 }

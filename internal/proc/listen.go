@@ -118,30 +118,3 @@ func AcceptedPorts(serverPort int) (map[int]bool, error) {
 	}
 	return ports, nil
 }
-
-// ReceiveQueue returns how many bytes the server side of the TCP connection
-// from clientPort to serverPort has received and its process has not read
-// yet, and whether a process has accepted it; found is false when
-// /proc/net/tcp{,6} does not list the connection (another network
-// namespace), and then nothing can be known.
-func ReceiveQueue(serverPort, clientPort int) (queued int, accepted, found bool, err error) {
-	pfs, err := procFS()
-	if err != nil {
-		return 0, false, false, err
-	}
-	for _, read := range []func() (procfs.NetTCP, error){pfs.NetTCP, pfs.NetTCP6} {
-		lines, err := read()
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return 0, false, false, err
-		}
-		for _, l := range lines {
-			if l.St != tcpListen && l.LocalPort == uint64(serverPort) && l.RemPort == uint64(clientPort) {
-				return int(l.RxQueue), l.Inode != 0, true, nil
-			}
-		}
-	}
-	return 0, false, false, nil
-}
