@@ -284,6 +284,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 				err = cl.stream()
 			}
 			if err != nil {
+				if perr := parent.Err(); perr != nil {
+					// The caller's context ended: a dial or read cut
+					// short by its deadline reports an i/o timeout.
+					err = fmt.Errorf("%w (%v)", perr, err)
+				}
 				r.fail(fmt.Errorf("client %d: %w", i, err))
 			}
 		}()

@@ -125,7 +125,12 @@ func TestBrokenServers(t *testing.T) {
 		want   string
 	}{
 		{"drops a byte", func(c *net.TCPConn) {
-			echoAll(c, func(b []byte) []byte { return append(b[:10:10], b[11:]...) })
+			echoAll(c, func(b []byte) []byte {
+				if len(b) <= 10 {
+					return b // a connection the load ended before it sent its message
+				}
+				return append(b[:10:10], b[11:]...)
+			})
 		}, load.Config{Bytes: 64}, "differs at byte 10"},
 		{"adds a byte", func(c *net.TCPConn) {
 			echoAll(c, func(b []byte) []byte { return append(b, 'x') })
