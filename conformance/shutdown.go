@@ -94,6 +94,16 @@ func (ck *checker) shutdown(listenWait time.Duration, probe bool) *shutdownObs {
 	obs.listenFor = time.Since(began)
 
 	// SHUT-1: a new connection is not served.
+	if probe && obs.stillListen && in.srv == nil {
+		// A process the server started holds the port still. Probe once
+		// the server process has closed its own listener, the sign that
+		// it took SIGTERM (D at most): on a loaded machine a server may
+		// take a while to, and would serve a probe sent before.
+		ck.poll(ck.o.d(), func() bool {
+			pids, err := proc.ListenerPIDs(in.port)
+			return err != nil || !slices.Contains(pids, in.pid)
+		})
+	}
 	if probe {
 		obs.probed = true
 		obs.newConn = ck.probeNewConn()

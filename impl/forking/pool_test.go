@@ -50,7 +50,10 @@ func withPool(f func(s *forking.Server)) impltest.Model {
 func TestSpares(t *testing.T) {
 	impltest.VerifyNone(t)
 	require.Empty(t, impltest.Children(t))
-	m := withPool(func(s *forking.Server) { s.Spare = 3; s.SpareTimeout = 200 * time.Millisecond })
+	// Spares live SpareTimeout after the last connection: long enough
+	// for three to start on a loaded machine.
+	const spareTimeout = time.Second
+	m := withPool(func(s *forking.Server) { s.Spare = 3; s.SpareTimeout = spareTimeout })
 	r := impltest.Start(t, m, echo.Config{Prefix: impltest.Prefix})
 	require.Empty(t, impltest.Children(t), "no child before the first connection")
 
@@ -62,9 +65,9 @@ func TestSpares(t *testing.T) {
 	})
 	impltest.ExpectEOF(t, c)
 	require.NoError(t, c.Close())
-	impltest.Eventually(t, impltest.D, func() (bool, string) {
+	impltest.Eventually(t, spareTimeout+impltest.D, func() (bool, string) {
 		kids := impltest.Children(t)
-		return len(kids) == 0, fmt.Sprintf("children %v remain %v after the last connection", kids, impltest.D)
+		return len(kids) == 0, fmt.Sprintf("children %v remain %v after the last connection", kids, spareTimeout+impltest.D)
 	})
 	_, err := proc.Read(v.PID)
 	require.Error(t, err, "the child of a closed connection remains")
