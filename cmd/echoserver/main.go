@@ -65,8 +65,8 @@ func run(args []string) int {
 		f := forking.New(cfg)
 		f.MaxChildren = *maxChildren
 		if *child != "" {
-			if st, err := os.Stat(*child); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
-				return usage("-child %q is not an executable program", *child)
+			if err := forking.CheckChild(*child); err != nil {
+				return usage("-child: %v", err)
 			}
 		}
 		f.Child = *child

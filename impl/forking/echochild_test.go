@@ -6,6 +6,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/echoconform/echoconform/echo"
+	"github.com/echoconform/echoconform/impl/forking"
 	"github.com/echoconform/echoconform/impl/internal/impltest"
 )
 
@@ -20,6 +22,9 @@ func TestEchochild(t *testing.T) {
 		require.NotEqual(t, elf.PT_INTERP, p.Type, "echochild is dynamically linked: something it imports brought in cgo")
 	}
 	f.Close()
+	require.NoError(t, forking.CheckChild(child))
+	require.ErrorContains(t, forking.CheckChild(t.TempDir()), "not an executable file")
+	require.Error(t, forking.CheckChild(child+".missing"))
 
 	m := echochildModel(child)
 	t.Run("StreamExact", func(t *testing.T) { impltest.StreamExact(t, m) })
@@ -28,4 +33,14 @@ func TestEchochild(t *testing.T) {
 	t.Run("Oneshot", func(t *testing.T) { impltest.Oneshot(t, m) })
 	t.Run("PIDs", func(t *testing.T) { impltest.PIDs(t, m) })
 	t.Run("Concurrent64", func(t *testing.T) { impltest.Concurrent(t, m, 64) })
+}
+
+// echochildModel is the forking reference with cmd/echochild as its
+// children's program, as echoserver runs it.
+func echochildModel(child string) impltest.Model {
+	return impltest.Model{Fork: true, New: func(cfg echo.Config) impltest.Server {
+		s := forking.New(cfg)
+		s.Child = child
+		return s
+	}}
 }

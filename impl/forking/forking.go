@@ -173,10 +173,22 @@ func ChildBeside() string {
 		return ""
 	}
 	p := filepath.Join(filepath.Dir(exe), "echochild")
-	if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
+	if CheckChild(p) != nil {
 		return ""
 	}
 	return p
+}
+
+// CheckChild reports why path cannot be a Server's Child program, or nil.
+func CheckChild(path string) error {
+	st, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return err
+	case !st.Mode().IsRegular() || st.Mode()&0o111 == 0:
+		return fmt.Errorf("%s is not an executable file", path)
+	}
+	return nil
 }
 
 // child is one child process, spare or busy.

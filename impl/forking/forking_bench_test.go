@@ -43,16 +43,6 @@ func startForking(cfg echo.Config) func(b *testing.B) string {
 	return func(b *testing.B) string { return impltest.Start(b, model, cfg).Addr }
 }
 
-// echochildModel is the forking reference with cmd/echochild as its
-// children's program, as echoserver runs it.
-func echochildModel(child string) impltest.Model {
-	return impltest.Model{Fork: true, New: func(cfg echo.Config) impltest.Server {
-		s := forking.New(cfg)
-		s.Child = child
-		return s
-	}}
-}
-
 // BenchmarkStream measures throughput (impltest.BenchStream).
 func BenchmarkStream(b *testing.B) { impltest.BenchStream(b, benchServers) }
 

@@ -279,9 +279,10 @@ func (c *config) targets() []namedTarget {
 			out = append(out, namedTarget{conformance.InProcess("threading reference", func() echo.Server { return threading.New(cfg) }), conformance.ModelThread, p, prefix})
 		}
 		if c.model != conformance.ModelThread {
+			child := forking.ChildBeside()
 			out = append(out, namedTarget{conformance.InProcess("forking reference", func() echo.Server {
 				f := forking.New(cfg)
-				f.Child = forking.ChildBeside()
+				f.Child = child
 				return f
 			}), conformance.ModelFork, p, prefix})
 		}
