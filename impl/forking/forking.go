@@ -54,7 +54,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -126,24 +125,8 @@ type Server struct {
 	cfg  echo.Config
 	env  []string
 	once sync.Once
-	lc   lifecycle.Server
-
-	mu       sync.Mutex
-	ready    *sync.Cond // a spare joined idle, or the pool closed
-	idle     []*child   // spares, oldest first
-	starting int        // children being started
-	busy     int        // children handed a connection, not reaped yet
-	waiting  int        // connections waiting for a child
-	all      map[*child]bool
-	draining bool          // Shutdown started: no more spares
-	closed   bool          // nothing more is started
-	lastUse  time.Time     // when a connection last took a child
-	backoff  time.Duration // after a child failed to start
-	retryAt  time.Time     // no child is started before
-	wake     chan struct{}
-	closing  chan struct{}
-	spawning sync.WaitGroup // the spawners
-	reapers  sync.WaitGroup
+	lc   lifecycle.Server // the listeners and the connections in flight
+	pool *pool            // the children
 }
 
 var _ echo.Server = (*Server)(nil)
@@ -191,30 +174,10 @@ func CheckChild(path string) error {
 	return nil
 }
 
-// child is one child process, spare or busy.
-type child struct {
-	cmd  *exec.Cmd
-	ctrl int  // the server's end of the control socket; -1 once closed
-	busy bool // handed a connection (under Server.mu)
-	// peer is the server's copy of the connection's descriptor, to read
-	// TCP_INFO, or -1; since is when it was handed (under Server.mu).
-	peer      int
-	since     time.Time
-	reclaimed bool          // killed for a readable connection (under Server.mu)
-	done      chan struct{} // closed once the child is reaped
-}
-
 func (s *Server) init() {
 	s.once.Do(func() {
 		s.lc.MaxActive = s.maxChildren() + s.maxWaiting()
-		s.ready = sync.NewCond(&s.mu)
-		s.all = map[*child]bool{}
-		s.wake = make(chan struct{}, 1)
-		s.closing = make(chan struct{})
-		s.spawning.Add(spawners)
-		for range spawners {
-			go s.spawner()
-		}
+		s.pool = newPool(s.Child, s.env, s.maxChildren(), s.spare(), s.spareTimeout(), s.idleGrace())
 	})
 }
 
@@ -295,9 +258,7 @@ func (s *Server) stop(p *pending) {
 		return
 	}
 	p.c.Close()
-	s.mu.Lock()
-	s.ready.Broadcast() // out of take
-	s.mu.Unlock()
+	s.pool.wakeWaiters() // out of take
 }
 
 func (s *Server) serve(p *pending) {
@@ -306,18 +267,18 @@ func (s *Server) serve(p *pending) {
 		c.Close() // reset before it was served: no child is needed
 		return
 	}
-	if !s.hasRoom() {
+	if !s.pool.hasRoom() {
 		s.awaitReadable(p)
 	}
 	var ch *child
 	// A spare that died before it got the connection is replaced; three
 	// failures in a row mean that children cannot serve at all.
 	for attempt := 0; attempt < 3; attempt++ {
-		ch = s.take(p)
-		if ch == nil && !p.readable && !p.stopped.Load() && !s.isClosed() {
+		ch = s.pool.take(p.readable, &p.stopped)
+		if ch == nil && !p.readable && !p.stopped.Load() && !s.pool.isClosed() {
 			// The bound was reached meanwhile.
 			s.awaitReadable(p)
-			ch = s.take(p)
+			ch = s.pool.take(p.readable, &p.stopped)
 		}
 		if ch == nil {
 			break // stopped, or closed, or reset
@@ -327,13 +288,7 @@ func (s *Server) serve(p *pending) {
 		// its parent.
 		err := ch.give(c, s.cfg.Prefix.Render(ch.cmd.Process.Pid, os.Getpid()))
 		if err == nil {
-			s.mu.Lock()
-			if s.all[ch] {
-				ch.peer, ch.since = peer, time.Now()
-			} else if peer >= 0 {
-				_ = unix.Close(peer) // reaped already
-			}
-			s.mu.Unlock()
+			s.pool.handed(ch, peer)
 			break
 		}
 		if peer >= 0 {
@@ -396,12 +351,6 @@ func (s *Server) awaitReadable(p *pending) {
 	p.readable = true
 }
 
-func (s *Server) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
-}
-
 // resetNow reports whether c is reset already, without waiting or
 // reading.
 func resetNow(c net.Conn) bool {
@@ -420,13 +369,6 @@ func resetNow(c net.Conn) bool {
 		reset = err != nil && err != unix.EAGAIN && err != unix.EINTR
 	})
 	return reset
-}
-
-// hasRoom reports whether a connection would get a child now.
-func (s *Server) hasRoom() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.idle) > 0 || len(s.all)+s.starting < s.maxChildren()
 }
 
 // dupConn returns a copy of c's descriptor, or -1.
@@ -448,317 +390,6 @@ func dupConn(c net.Conn) int {
 	return d
 }
 
-// reclaim kills the busy child whose client has sent nothing for the
-// longest time, at least IdleGrace, unless one is being reclaimed already. Called with s.mu
-// held, at the bound, by a readable connection waiting for a child.
-func (s *Server) reclaim() {
-	var victim *child
-	var next time.Duration // when an idle child becomes reclaimable
-	for ch := range s.all {
-		if ch.reclaimed && ch.peer >= 0 {
-			return // its slot is coming
-		}
-		if !ch.busy || ch.peer < 0 || ch.reclaimed {
-			continue
-		}
-		info, err := unix.GetsockoptTCPInfo(ch.peer, unix.IPPROTO_TCP, unix.TCP_INFO)
-		if err != nil || info.Bytes_received > 0 {
-			continue
-		}
-		if idle := time.Since(ch.since); idle < s.idleGrace() {
-			if wait := s.idleGrace() - idle; next == 0 || wait < next {
-				next = wait
-			}
-			continue
-		}
-		if victim == nil || ch.since.Before(victim.since) {
-			victim = ch
-		}
-	}
-	if victim != nil {
-		victim.reclaimed = true
-		_ = victim.cmd.Process.Kill()
-	} else if next > 0 {
-		time.AfterFunc(next, func() { // try again then
-			s.mu.Lock()
-			s.ready.Broadcast()
-			s.mu.Unlock()
-		})
-	}
-}
-
-// take returns the oldest spare, waiting for one when there is none, or nil
-// once p is stopped or the server closed, or at once when the server is at
-// the bound and p is not known to be readable. The child it returns is
-// busy.
-func (s *Server) take(p *pending) *child {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.lastUse = time.Now()
-	if len(s.idle) == 0 && !s.closed && !p.stopped.Load() {
-		s.waiting++
-		s.poke()
-		for len(s.idle) == 0 && !s.closed && !p.stopped.Load() {
-			if len(s.all)+s.starting >= s.maxChildren() {
-				if !p.readable {
-					// At the bound: wait for data first, and not here.
-					s.waiting--
-					return nil
-				}
-				s.reclaim()
-			}
-			s.ready.Wait()
-		}
-		s.waiting--
-	}
-	if s.closed || p.stopped.Load() {
-		return nil
-	}
-	ch := s.idle[0]
-	copy(s.idle, s.idle[1:])
-	s.idle = s.idle[:len(s.idle)-1]
-	ch.busy = true
-	s.busy++
-	s.poke() // a spare less: start another
-	return ch
-}
-
-// give sends c and the prefix to the child over its control socket and
-// closes the server's end: the child gets the connection, then EOF.
-func (ch *child) give(c net.Conn, prefix []byte) error {
-	defer ch.closeCtrl()
-	if len(prefix) > forkchild.MaxPrefix {
-		return fmt.Errorf("the prefix is %d bytes, more than the %d a child takes", len(prefix), forkchild.MaxPrefix)
-	}
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return fmt.Errorf("cannot hand a %T to a child process", c)
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	err = rc.Control(func(fd uintptr) {
-		serr = unix.Sendmsg(ch.ctrl, forkchild.Message(prefix), unix.UnixRights(int(fd)), nil, unix.MSG_NOSIGNAL)
-	})
-	if err == nil {
-		err = serr
-	}
-	return err
-}
-
-func (ch *child) closeCtrl() {
-	if ch.ctrl >= 0 {
-		_ = unix.Close(ch.ctrl)
-		ch.ctrl = -1
-	}
-}
-
-// poke wakes the spawner.
-func (s *Server) poke() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
-
-// wanted is how many children the spawner should start now: one for each
-// waiting connection, plus the spares while connections arrive, within
-// MaxChildren. Called with s.mu held.
-func (s *Server) wanted(now time.Time) int {
-	target := s.waiting
-	if !s.draining && now.Sub(s.lastUse) < s.spareTimeout() {
-		target += s.spare()
-	}
-	// Every child not reaped yet counts: busy ones, spares, and spares
-	// that were ended but have not exited yet.
-	room := s.maxChildren() - (len(s.all) + s.starting)
-	return min(target-len(s.idle)-s.starting, room)
-}
-
-// spawners is how many children may be starting at once. Starting one
-// takes the spawner a fork and the child's exec (about a millisecond on a
-// busy machine, most of it waiting for the child to be scheduled): two
-// keep both cores busy.
-const spawners = 2
-
-// spawner starts children, one at a time, while the server wants more,
-// and ends the spares once connections stop coming. Several run at once.
-func (s *Server) spawner() {
-	defer s.spawning.Done()
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		s.mu.Lock()
-		for !s.closed && !time.Now().Before(s.retryAt) && s.wanted(time.Now()) > 0 {
-			s.starting++
-			if s.wanted(time.Now()) > 0 {
-				s.poke() // more to do: another spawner may start one meanwhile
-			}
-			s.mu.Unlock()
-			ch, err := s.spawn()
-			s.mu.Lock()
-			s.starting--
-			if err != nil {
-				// Out of processes or descriptors: back off as the accept
-				// loop does, instead of spinning. Every spawner waits:
-				// the pokes of the others do not end the wait.
-				fmt.Fprintf(os.Stderr, "forking: %v\n", err)
-				s.backoff = min(max(2*s.backoff, 5*time.Millisecond), time.Second)
-				s.retryAt = time.Now().Add(s.backoff)
-				break
-			}
-			s.backoff = 0
-			if s.closed {
-				ch.closeCtrl()
-				break
-			}
-			s.idle = append(s.idle, ch)
-			s.ready.Broadcast()
-		}
-		next := time.Hour
-		if wait := time.Until(s.retryAt); wait > 0 {
-			next = wait
-		}
-		if !s.closed && s.waiting == 0 && len(s.idle) > 0 {
-			if unused := time.Since(s.lastUse); unused >= s.spareTimeout() {
-				s.endSpares()
-			} else {
-				next = min(next, s.spareTimeout()-unused)
-			}
-		}
-		closed := s.closed
-		s.mu.Unlock()
-		if closed {
-			return
-		}
-		timer.Reset(next)
-		select {
-		case <-s.wake:
-		case <-timer.C:
-		case <-s.closing:
-		}
-		timer.Stop()
-	}
-}
-
-// endSpares closes the control socket of every spare: each reads EOF and
-// exits. Called with s.mu held.
-func (s *Server) endSpares() {
-	for _, ch := range s.idle {
-		ch.closeCtrl()
-	}
-	s.idle = nil
-}
-
-// spawn starts a child blocked on a new control socket, and its reaper.
-func (s *Server) spawn() (*child, error) {
-	cmd, ctrl, err := startChild(s.Child, s.env)
-	if err != nil {
-		return nil, err
-	}
-	ch := &child{cmd: cmd, ctrl: ctrl, peer: -1, done: make(chan struct{})}
-	s.mu.Lock()
-	s.all[ch] = true
-	s.mu.Unlock()
-	s.reapers.Add(1)
-	go s.reap(ch)
-	return ch, nil
-}
-
-// startChild starts the program at path (or re-executes this binary when
-// path is empty) with env and the child's end of a new control socket as
-// descriptor forkchild.CtrlFD, and returns the server's end.
-func startChild(path string, env []string) (*exec.Cmd, int, error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, -1, fmt.Errorf("control socket: %w", err)
-	}
-	theirs := os.NewFile(uintptr(fds[1]), "control")
-	defer theirs.Close()
-	// -test.run=^$ keeps a go test binary that forgot Init from running tests.
-	args := []string{os.Args[0], "-test.run=^$"}
-	if path == "" {
-		path = "/proc/self/exe"
-	} else {
-		args = []string{path}
-	}
-	cmd := &exec.Cmd{
-		Path:       path,
-		Args:       args,
-		Env:        env,
-		Stderr:     os.Stderr,
-		ExtraFiles: []*os.File{theirs}, // becomes forkchild.CtrlFD
-		// A child must not outlive a server that was killed.
-		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
-	}
-	if err := cmd.Start(); err != nil {
-		_ = unix.Close(fds[0])
-		return nil, -1, err
-	}
-	return cmd, fds[0], nil
-}
-
-// reap waits for ch to exit (no zombie) and forgets it.
-func (s *Server) reap(ch *child) {
-	defer s.reapers.Done()
-	_ = ch.cmd.Wait()
-	s.mu.Lock()
-	delete(s.all, ch)
-	if ch.peer >= 0 {
-		_ = unix.Close(ch.peer)
-		ch.peer = -1
-	}
-	if ch.busy {
-		s.busy--
-	} else {
-		// A spare that died before it got a connection.
-		for i, c := range s.idle {
-			if c == ch {
-				s.idle = append(s.idle[:i], s.idle[i+1:]...)
-				ch.closeCtrl()
-				break
-			}
-		}
-	}
-	s.mu.Unlock()
-	close(ch.done)
-	s.poke()
-}
-
-// drain ends the spares and starts no more: only a connection in flight
-// that becomes ready gets a child now.
-func (s *Server) drain() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.draining = true
-	s.endSpares()
-}
-
-// closePool stops the spawner and ends the spares; busy children go on.
-func (s *Server) closePool() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return
-	}
-	s.closed = true
-	s.draining = true
-	close(s.closing)
-	s.endSpares()
-	s.ready.Broadcast()
-}
-
-// killAll kills every child still alive.
-func (s *Server) killAll() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for ch := range s.all {
-		_ = ch.cmd.Process.Kill()
-	}
-}
-
 // Shutdown stops accepting and ends the spares at once, waits for the
 // in-flight connections (those waiting to become readable included, which
 // still get a child if they send) and their children, and when ctx ends
@@ -766,16 +397,15 @@ func (s *Server) killAll() {
 // ctx.Err()). Every child is reaped when it returns.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.init()
-	s.drain()
+	s.pool.drain()
 	err := s.lc.Shutdown(ctx)
-	s.closePool()
-	s.spawning.Wait() // no child is started after this
-	done := make(chan struct{})
-	go func() { s.reapers.Wait(); close(done) }()
+	s.pool.close()
+	s.pool.waitSpawners() // no child is started after this
+	done := s.pool.reaped()
 	select {
 	case <-done:
 	case <-ctx.Done():
-		s.killAll()
+		s.pool.killAll()
 		<-done
 		if err == nil {
 			err = ctx.Err()
@@ -787,11 +417,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Close closes the listeners and kills every child at once.
 func (s *Server) Close() error {
 	s.init()
-	s.closePool()
-	s.killAll()
+	s.pool.close()
+	s.pool.killAll()
 	err := s.lc.Close()
-	s.spawning.Wait()
-	s.killAll() // and the children the spawners were starting, if any
-	s.reapers.Wait()
+	s.pool.waitSpawners()
+	s.pool.killAll() // and the children the spawners were starting, if any
+	<-s.pool.reaped()
 	return err
 }
