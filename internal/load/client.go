@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/echoconform/echoconform/echo"
+	"github.com/echoconform/echoconform/internal/reply"
 )
 
 // client is one of the concurrent clients of a run.
@@ -119,7 +120,7 @@ func (cl *client) exchange(seq int) error {
 		werr = make(chan error, 1)
 		go func() { werr <- writeAll(c, msg, cl.r.cfg.Timeout, halfClose) }()
 	}
-	reply, rerr := cl.readToEOF(c, len(msg)+4096)
+	got, rerr := cl.readToEOF(c, len(msg)+4096)
 	if werr != nil {
 		if rerr != nil {
 			c.Close() // unblocks the writer
@@ -129,9 +130,10 @@ func (cl *client) exchange(seq int) error {
 		}
 	}
 	if rerr != nil {
-		return fmt.Errorf("%w (after %d bytes of the reply)", rerr, len(reply))
+		return fmt.Errorf("%w (after %d bytes of the reply)", rerr, len(got))
 	}
-	return checkReply(cfg.Prefix, reply, msg)
+	_, err = reply.Verify(cfg.Prefix, got, msg)
+	return err
 }
 
 // writeAll writes b with a deadline per write and half-closes if asked.
@@ -177,50 +179,6 @@ func (cl *client) readToEOF(c *net.TCPConn, limit int) ([]byte, error) {
 			return buf[:n], fmt.Errorf("reply longer than %d bytes without EOF", limit)
 		}
 	}
-}
-
-// checkReply verifies that reply is a rendering of tmpl followed by
-// exactly want.
-func checkReply(tmpl echo.Template, reply, want []byte) error {
-	_, n, err := tmpl.Match(reply)
-	if errors.Is(err, echo.ErrShort) {
-		return fmt.Errorf("reply %q ends inside the prefix %q", clip(reply, 64), tmpl)
-	}
-	if err != nil {
-		return fmt.Errorf("reply %q: %w", clip(reply, 64), err)
-	}
-	return compare(reply[n:], want, 0, true)
-}
-
-// compare reports the first difference of got from want; base is the
-// offset of got in the whole echo. With whole, got must end where want
-// ends.
-func compare(got, want []byte, base int64, whole bool) error {
-	m := min(len(got), len(want))
-	for i := 0; i < m; {
-		// Compare in blocks: bytes.Equal is memcmp.
-		j := min(i+4096, m)
-		if string(got[i:j]) != string(want[i:j]) {
-			for ; i < j && got[i] == want[i]; i++ {
-			}
-			return fmt.Errorf("echo differs at byte %d: got %q, want %q", base+int64(i), clip(got[i:], 16), clip(want[i:], 16))
-		}
-		i = j
-	}
-	switch {
-	case len(got) > len(want):
-		return fmt.Errorf("echo has %d bytes more than was sent (%d): %q", len(got)-len(want), base+int64(len(want)), clip(got[len(want):], 16))
-	case whole && len(got) < len(want):
-		return fmt.Errorf("echo ends after %d of %d bytes", base+int64(len(got)), base+int64(len(want)))
-	}
-	return nil
-}
-
-func clip(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[:n]
-	}
-	return b
 }
 
 // stream streams through one connection until the client has sent Bytes
@@ -310,33 +268,28 @@ func (cl *client) readStream(c *net.TCPConn, q *sendQueue) error {
 			if perr == nil {
 				prefixDone, data, pending = true, pending[n:], nil
 			} else if !errors.Is(perr, echo.ErrShort) {
-				return fmt.Errorf("reply %q: %w", clip(pending, 64), perr)
+				return fmt.Errorf("the reply does not start with the prefix %q: %w (got %s)", r.cfg.Prefix, perr, reply.Show(pending))
 			} else {
 				data = nil
 			}
 		}
-		for len(data) > 0 {
+		if len(data) > 0 {
 			want := cl.pat.at(got, len(data))
 			if q.final() {
 				if sent := q.total(); got+int64(len(want)) > sent {
 					want = want[:max(0, sent-got)]
 				}
 			}
-			if len(want) == 0 {
-				return fmt.Errorf("echo has %d bytes more than was sent (%d): %q", len(data), got, clip(data, 16))
-			}
-			n := min(len(data), len(want))
-			if err := compare(data[:n], want[:n], got, true); err != nil {
+			if err := reply.ComparePart(got, data, want); err != nil {
 				return err
 			}
-			got += int64(n)
-			data = data[n:]
+			got += int64(len(data))
 			q.ack(got, r.measuring.Load() && !r.halted.Load(), &cl.hist)
-			r.bytes.Add(int64(n))
+			r.bytes.Add(int64(len(data)))
 		}
 		if err == io.EOF {
 			if !prefixDone && len(pending) > 0 {
-				return fmt.Errorf("EOF inside the prefix: %q", clip(pending, 64))
+				return fmt.Errorf("the reply ends inside the prefix %q: got %s", r.cfg.Prefix, reply.Show(pending))
 			}
 			return nil
 		}

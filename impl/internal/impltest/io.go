@@ -1,7 +1,6 @@
 package impltest
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/echoconform/echoconform/echo"
+	"github.com/echoconform/echoconform/internal/reply"
 )
 
 // Pattern returns n deterministic bytes for seed: every byte value once,
@@ -83,17 +83,17 @@ func ReadToEOF(t testing.TB, c net.Conn, within time.Duration) []byte {
 	t.Helper()
 	require.NoError(t, c.SetReadDeadline(time.Now().Add(within)))
 	got, err := io.ReadAll(c)
-	require.NoError(t, err, "reading to EOF (after %d bytes %q)", len(got), clip(got, 64))
+	require.NoError(t, err, "reading to EOF (hang guard %v; after %d bytes %s)", within, len(got), reply.Show(got))
 	return got
 }
 
 // SplitReply checks that reply begins with a rendering of tmpl and returns
 // the values it carried and the bytes after it.
-func SplitReply(t testing.TB, tmpl echo.Template, reply []byte) (echo.Values, []byte) {
+func SplitReply(t testing.TB, tmpl echo.Template, got []byte) (echo.Values, []byte) {
 	t.Helper()
-	v, n, err := tmpl.Match(reply)
-	require.NoError(t, err, "prefix %q of reply %q", tmpl, clip(reply, 64))
-	return v, reply[n:]
+	v, n, err := tmpl.Match(got)
+	require.NoError(t, err, "prefix %q of the reply %s", tmpl, reply.Show(got))
+	return v, got[n:]
 }
 
 // ExpectReply writes msg without half-closing and reads, within D, a
@@ -112,7 +112,7 @@ func ExpectReply(t testing.TB, c *net.TCPConn, tmpl echo.Template, msg []byte) e
 		got, err = readAtLeast(c, got, len(msg))
 	}
 	require.NoError(t, <-werr, "write %d bytes", len(msg))
-	require.NoError(t, err, "reading the reply to %d bytes within %v", len(msg), D)
+	require.NoError(t, err, "reading the reply to %d bytes (hang guard %v)", len(msg), D)
 	RequireBytes(t, msg, got, "echo")
 	return v
 }
@@ -142,12 +142,12 @@ func readPrefix(c net.Conn, tmpl echo.Template) (echo.Values, []byte, error) {
 			return v, buf[n:], nil
 		}
 		if !errors.Is(err, echo.ErrShort) {
-			return v, nil, fmt.Errorf("reply %q: %w", clip(buf, 64), err)
+			return v, nil, fmt.Errorf("the reply does not start with the prefix %q: %w (got %s)", tmpl, err, reply.Show(buf))
 		}
 		k, err := c.Read(tmp)
 		buf = append(buf, tmp[:k]...)
 		if err != nil {
-			return v, nil, fmt.Errorf("reading the prefix after %q: %w", buf, err)
+			return v, nil, fmt.Errorf("reading the prefix after %s: %w", reply.Show(buf), err)
 		}
 	}
 }
@@ -169,21 +169,7 @@ func readAtLeast(c net.Conn, buf []byte, n int) ([]byte, error) {
 // difference rather than dumping megabytes.
 func RequireBytes(t testing.TB, want, got []byte, what string) {
 	t.Helper()
-	if bytes.Equal(want, got) {
-		return
+	if err := reply.Compare(got, want); err != nil {
+		require.Failf(t, what+" differs", "%v", err)
 	}
-	i := 0
-	for i < len(want) && i < len(got) && want[i] == got[i] {
-		i++
-	}
-	require.Failf(t, what+" differs",
-		"got %d bytes, want %d; first difference at offset %d: got %q, want %q",
-		len(got), len(want), i, clip(got[i:], 16), clip(want[i:], 16))
-}
-
-func clip(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[:n]
-	}
-	return b
 }
