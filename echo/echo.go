@@ -1,7 +1,7 @@
 // Package echo defines what every echo server in this project is: the Server
-// life cycle (modelled on net/http.Server), the two protocols of SPEC.md, the
-// prefix template, and ServeConn, the one connection handler that the
-// reference servers share.
+// life cycle (modelled on net/http.Server), the two protocols of SPEC.md and
+// the prefix template. It holds the contract only: the reference servers'
+// connection code is in internal/serveconn and impl/internal/handler.
 package echo
 
 import (
@@ -74,18 +74,4 @@ type Config struct {
 	Prefix   Template      // written once per connection before the echoed data
 	MaxMsg   int           // oneshot: largest message; 0 means DefaultMaxMsg
 	Quiet    time.Duration // oneshot: end of message after this much silence; 0 means DefaultQuiet
-}
-
-func (c Config) maxMsg() int {
-	if c.MaxMsg > 0 {
-		return c.MaxMsg
-	}
-	return DefaultMaxMsg
-}
-
-func (c Config) quiet() time.Duration {
-	if c.Quiet > 0 {
-		return c.Quiet
-	}
-	return DefaultQuiet
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/echoconform/echoconform/echo"
+	"github.com/echoconform/echoconform/impl/internal/handler"
 	"github.com/echoconform/echoconform/impl/internal/lifecycle"
 )
 
@@ -29,7 +30,7 @@ func New(cfg echo.Config) *Server { return &Server{cfg: cfg} }
 func (s *Server) Serve(ln net.Listener) error {
 	pid, ppid := os.Getpid(), os.Getppid()
 	return s.lc.Serve(ln, func(c net.Conn) {
-		if !s.lc.Go(func() { c.Close() }, func() { _ = echo.ServeConn(c, s.cfg, pid, ppid) }) {
+		if !s.lc.Go(func() { c.Close() }, func() { _ = handler.ServeConn(c, s.cfg, pid, ppid) }) {
 			c.Close()
 		}
 	})

@@ -1,6 +1,6 @@
 // Package serveconn speaks the two echo protocols of SPEC.md on one
 // connection: the handler both reference servers share (through
-// echo.ServeConn) and the forking reference's children run.
+// impl/internal/handler.ServeConn) and the forking reference's children run.
 //
 // It imports no net on purpose. A program built of it and the standard
 // library's os alone, as cmd/echochild is, links without cgo even where cgo

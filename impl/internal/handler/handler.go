@@ -1,0 +1,38 @@
+// Package handler holds the connection handler of the reference servers
+// that serve connections in their own process: it speaks an echo.Config on
+// a net.Conn with internal/serveconn. (The forking reference's children
+// call serveconn directly, without net: see internal/forkchild.)
+package handler
+
+import (
+	"net"
+
+	"github.com/echoconform/echoconform/echo"
+	"github.com/echoconform/echoconform/internal/serveconn"
+)
+
+// ServeConn speaks cfg on c as a connection handled by process pid, whose
+// parent is ppid, and closes c.
+func ServeConn(c net.Conn, cfg echo.Config, pid, ppid int) error {
+	defer c.Close()
+	sc, ok := c.(serveconn.Conn)
+	if !ok {
+		sc = noCloseWrite{c} // a net.Conn that cannot half-close
+	}
+	prefix := cfg.Prefix.Render(pid, ppid)
+	if cfg.Protocol == echo.Oneshot {
+		maxMsg, quiet := cfg.MaxMsg, cfg.Quiet
+		if maxMsg <= 0 {
+			maxMsg = echo.DefaultMaxMsg
+		}
+		if quiet <= 0 {
+			quiet = echo.DefaultQuiet
+		}
+		return serveconn.Oneshot(sc, prefix, maxMsg, quiet)
+	}
+	return serveconn.Stream(sc, prefix)
+}
+
+type noCloseWrite struct{ net.Conn }
+
+func (noCloseWrite) CloseWrite() error { return nil }
