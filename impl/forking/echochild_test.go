@@ -27,6 +27,14 @@ func TestEchochild(t *testing.T) {
 	require.Error(t, forking.CheckChild(child+".missing"))
 
 	m := echochildModel(child)
+	if testing.Short() {
+		// Each protocol once; the rest is the same server code as the
+		// tests of the self-executing children run.
+		t.Run("Interactive", func(t *testing.T) { impltest.Interactive(t, m) })
+		t.Run("Oneshot", func(t *testing.T) { impltest.Oneshot(t, m) })
+		t.Log("-short: leaves out StreamExact, HalfClose, PIDs and Concurrent64 with echochild")
+		return
+	}
 	t.Run("StreamExact", func(t *testing.T) { impltest.StreamExact(t, m) })
 	t.Run("HalfClose", func(t *testing.T) { impltest.HalfClose(t, m) })
 	t.Run("Interactive", func(t *testing.T) { impltest.Interactive(t, m) })

@@ -13,14 +13,16 @@ import (
 // TestHostileConcurrent: connections past MaxChildren wait (in the server,
 // or in the listen backlog past MaxWaiting) and none is refused.
 func TestHostileConcurrent(t *testing.T) {
-	n, maxChildren, within := 1000, 64, 60*time.Second
+	// within is a hang guard: a child per connection, each a new process
+	// of this test binary (slow to start under the race detector).
+	n, maxChildren, within := 1000, 64, 5*time.Minute
 	if *impltest.Long {
 		// 256 with a child, 4,096 waiting in the server (MaxWaiting), the
 		// rest in the listen backlog (somaxconn, 4,096 here): a client
 		// past all three would wait for SYN retransmits.
 		// A child per connection, started under the race detector: about
 		// 100 a second here, so the last waits about a minute.
-		n, maxChildren, within = 6000, 256, 180*time.Second
+		n, maxChildren, within = 6000, 256, 8*time.Minute
 	}
 	impltest.ManyConcurrent(t, withPool(func(s *forking.Server) { s.MaxChildren = maxChildren }), n, maxChildren, within)
 }
@@ -44,7 +46,7 @@ func TestHostileStorm(t *testing.T) {
 	if *impltest.Long {
 		n = 10000
 	}
-	impltest.Storm(t, model, n, 8, 120*time.Second)
+	impltest.Storm(t, model, n, 8, 5*time.Minute)
 }
 
 func TestHostileOutOfFDs(t *testing.T) { impltest.OutOfFDs(t, model, 100) }

@@ -2,7 +2,6 @@ package threading_test
 
 import (
 	"testing"
-	"time"
 
 	"github.com/echoconform/echoconform/impl/internal/impltest"
 )
@@ -17,7 +16,7 @@ func TestHostileConcurrent(t *testing.T) {
 		// hard limit of 20,000 on the machine this is sized for.
 		n = 4500
 	}
-	impltest.ManyConcurrent(t, model, n, 0, 30*time.Second)
+	impltest.ManyConcurrent(t, model, n, 0, impltest.Timeout) // a hang guard
 }
 
 func TestHostileIdleClients(t *testing.T) { impltest.IdleClients(t, model, 20, 0) }
@@ -29,7 +28,7 @@ func TestHostileStorm(t *testing.T) {
 	if *impltest.Long {
 		n = 50000
 	}
-	impltest.Storm(t, model, n, 8, 120*time.Second)
+	impltest.Storm(t, model, n, 8, impltest.Timeout)
 }
 
 func TestHostileOutOfFDs(t *testing.T) { impltest.OutOfFDs(t, model, 100) }

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -23,6 +25,7 @@ import (
 
 	"github.com/echoconform/echoconform/echo"
 	"github.com/echoconform/echoconform/internal/proc"
+	"github.com/echoconform/echoconform/internal/reply"
 )
 
 // Long runs the heavier variants of the hostile-client tests (-long,
@@ -201,17 +204,11 @@ func (m Model) readReply(c *net.TCPConn, msg []byte) error {
 	if err != nil {
 		return fmt.Errorf("read after %d bytes: %w", len(got), err)
 	}
-	v, n, err := Prefix.Match(got)
+	v, err := reply.Verify(Prefix, got, msg)
 	if err != nil {
-		return fmt.Errorf("reply %q: %w", clip(got, 64), err)
-	}
-	if err := m.checkValues(v); err != nil {
 		return err
 	}
-	if string(got[n:]) != string(msg) {
-		return fmt.Errorf("echo %q, want %q", clip(got[n:], 64), clip(msg, 64))
-	}
-	return nil
+	return m.checkValues(v)
 }
 
 // firstErrors collects errors from goroutines and reports the first few.
@@ -243,13 +240,16 @@ func (e *firstErrors) check(t testing.TB, what string) {
 // must be served within within. With maxChildren > 0 (fork) the live
 // children must never exceed it; with 0 (thread) there must be none.
 func ManyConcurrent(t *testing.T, m Model, n, maxChildren int, within time.Duration) {
+	if testing.Short() {
+		t.Skip(fmt.Sprintf("-short: leaves out %d concurrent hostile clients", n))
+	}
 	VerifyNone(t)
 	Report(t, time.Now())
 	r := Start(t, m, echo.Config{Protocol: echo.Stream, Prefix: Prefix})
 	base := TakeBaseline(t, r, m)
 
 	start := time.Now()
-	conns, err := dialAll(r.Addr, n, 32)
+	conns, err := dialAll(r.Addr, n, runtime.NumCPU()) // opening them is not what is tested
 	require.NoError(t, err)
 	defer closeAll(conns)
 
@@ -282,7 +282,7 @@ func ManyConcurrent(t *testing.T, m Model, n, maxChildren int, within time.Durat
 	close(stop)
 	peak := <-most
 	t.Logf("%d concurrent connections served in %v; at most %d children alive", n, time.Since(start), peak)
-	errs.check(t, "exchanges")
+	errs.check(t, fmt.Sprintf("exchanges (each with a hang guard of %v)", within))
 	if maxChildren > 0 {
 		require.LessOrEqual(t, peak, maxChildren, "children alive at once")
 	} else {
@@ -372,7 +372,9 @@ func IdleClients(t *testing.T, m Model, idle, maxChildren int) {
 
 	// Shutdown: an idle one is in flight and is still served if it sends;
 	// the rest are closed when the context ends.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	// The context ends when the test says so, not after some time: the
+	// in-flight exchange must not race a clock on a busy machine.
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	shut := r.Shutdown(ctx)
 	Eventually(t, D, func() (bool, string) { return r.Refused(t), "a new connection is still accepted" })
@@ -383,9 +385,15 @@ func IdleClients(t *testing.T, m Model, idle, maxChildren int) {
 	}
 	select {
 	case err := <-shut:
-		require.ErrorIs(t, err, context.DeadlineExceeded, "Shutdown with idle connections in flight")
+		require.FailNow(t, "Shutdown returned while idle connections were in flight", "err=%v", err)
+	default:
+	}
+	cancel()
+	select {
+	case err := <-shut:
+		require.ErrorIs(t, err, context.Canceled, "Shutdown with idle connections in flight")
 	case <-time.After(Timeout):
-		require.FailNow(t, "Shutdown did not return after its context ended")
+		require.FailNow(t, "hang guard: Shutdown did not return after its context ended")
 	}
 	require.ErrorIs(t, r.ServeErr(t), echo.ErrServerClosed)
 	// Nothing, or the prefix a thread or child wrote at connect, then EOF
@@ -480,11 +488,16 @@ func ResetMidTransfer(t *testing.T, m Model, n int) {
 // a child for each), the rest reset. Then
 // the server still serves and is back to its baseline.
 func Storm(t *testing.T, m Model, n, workers int, within time.Duration) {
+	if testing.Short() {
+		t.Skip(fmt.Sprintf("-short: leaves out the storm of %d connections", n))
+	}
 	VerifyNone(t)
 	Report(t, time.Now())
 	r := Start(t, m, echo.Config{Protocol: echo.Stream, Prefix: Prefix})
 	base := TakeBaseline(t, r, m)
 
+	// The storm's rate is the machine's: as many workers as CPUs.
+	workers = max(1, min(workers, runtime.NumCPU()))
 	start := time.Now()
 	deadline := start.Add(within)
 	var next atomic.Int64
@@ -498,7 +511,7 @@ func Storm(t *testing.T, m Model, n, workers int, within time.Duration) {
 					return
 				}
 				if time.Now().After(deadline) {
-					errs.add(fmt.Errorf("the storm did not end within %v (at connection %d)", within, i))
+					errs.add(fmt.Errorf("hang guard: the storm did not end within %v (at connection %d; a generous bound, not a timing verdict)", within, i))
 					return
 				}
 				// Not D: on a loaded machine a SYN may wait for a retransmit.
@@ -572,7 +585,19 @@ func (l *gated) Close() error {
 // what is open. Accept must fail with EMFILE and back off, not spin; once
 // the limit is restored, every client is served. The limit is restored
 // when the test ends, whatever happens.
+//
+// RLIMIT_NOFILE is the process's: lowered in the test process it would
+// starve whatever else runs there. So the test re-executes the test binary
+// to run only itself (-test.run), and the limit is lowered in that
+// process alone.
 func OutOfFDs(t *testing.T, m Model, k int) {
+	if testing.Short() {
+		t.Skip("-short: leaves out running out of descriptors (a subprocess, 100 clients, a 1 s window)")
+	}
+	if os.Getenv(envSubprocess) != t.Name() {
+		runAlone(t)
+		return
+	}
 	VerifyNone(t)
 	Report(t, time.Now())
 	ln := &gated{gate: make(chan struct{}), done: make(chan struct{})}
@@ -596,7 +621,7 @@ func OutOfFDs(t *testing.T, m Model, k int) {
 	// The clients connect and send their message while accept waits, and
 	// keep their connections open: the server cannot free descriptors by
 	// finishing one.
-	conns, err := dialAll(r.Addr, k, 8)
+	conns, err := dialAll(r.Addr, k, runtime.NumCPU())
 	require.NoError(t, err)
 	defer closeAll(conns)
 	for i, c := range conns {
@@ -652,6 +677,30 @@ func OutOfFDs(t *testing.T, m Model, k int) {
 	errs.check(t, "clients after the limit was restored")
 	closeAll(conns)
 	Back(t, r, m, base, Timeout)
+}
+
+// envSubprocess names the test that a test process re-executed by
+// runAlone is to run.
+const envSubprocess = "IMPLTEST_SUBPROCESS"
+
+// runAlone runs t in a new process of the test binary, alone, and fails t
+// if it fails there. The test function sees envSubprocess set to its name
+// there, and runs its body.
+func runAlone(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*Timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^"+regexp.QuoteMeta(t.Name())+"$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), envSubprocess+"="+t.Name())
+	cmd.WaitDelay = D
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run() // started, ended and reaped
+	t.Logf("%s ran alone in a process of its own:\n%s", t.Name(), out.String())
+	if ctx.Err() != nil {
+		require.FailNow(t, "hang guard: the test process did not end", "after %v (a generous bound, not a timing verdict)", 3*Timeout)
+	}
+	require.NoError(t, err, "%s failed in its own process", t.Name())
 }
 
 // existing returns the pids that still exist (zombies included). A listing

@@ -23,13 +23,17 @@ import (
 	"github.com/echoconform/echoconform/internal/proc"
 )
 
+// The tests of the references time nothing: how fast a server answers on
+// a busy machine is no verdict (SPEC.md's 2-second deadline is the
+// conformance harness's to apply). Their deadlines are hang guards, so
+// that a server that never answers fails a test instead of hanging it;
+// they are generous, and a test that runs into one says so.
 const (
-	// D is the deadline of SPEC.md: a reply that has not come within D is
-	// a failure.
-	D = 2 * time.Second
-	// Timeout bounds what the spec does not time (bulk transfers, a
-	// graceful Shutdown), so that a bug fails a test instead of hanging it.
-	Timeout = 10 * time.Second
+	// D bounds each wait for a reply, an EOF, or a condition to hold.
+	D = 30 * time.Second
+	// Timeout bounds the longer waits: bulk transfers, a graceful
+	// Shutdown, a server working off a storm.
+	Timeout = 2 * time.Minute
 	// tick is the polling interval of Eventually.
 	tick = 5 * time.Millisecond
 )
@@ -107,7 +111,7 @@ func StartWith(t testing.TB, m Model, cfg echo.Config, wrap func(net.Listener) n
 		case err := <-r.Shutdown(ctx):
 			assert.NoError(t, err, "Shutdown at cleanup")
 		case <-time.After(Timeout + D):
-			assert.Fail(t, "Shutdown at cleanup did not return after its context ended")
+			assert.Fail(t, "hang guard: Shutdown at cleanup did not return after its context ended")
 		}
 		assert.ErrorIs(t, r.ServeErr(t), echo.ErrServerClosed, "Serve's result")
 	})
@@ -130,7 +134,7 @@ func (r *Running) ServeErr(t testing.TB) error {
 		select {
 		case r.err = <-r.served:
 		case <-time.After(Timeout):
-			r.err = errors.New("impltest: Serve did not return")
+			r.err = errors.New("impltest: hang guard: Serve did not return within Timeout")
 		}
 		r.done = true
 	}
@@ -179,7 +183,7 @@ func Eventually(t testing.TB, within time.Duration, cond func() (ok bool, why st
 			return
 		}
 		if time.Now().After(deadline) {
-			require.Failf(t, "condition not met in time", "after %v: %s", within, why)
+			require.Failf(t, "condition not met within the hang guard", "after %v (a generous bound, not a timing verdict): %s", within, why)
 		}
 		<-ticker.C
 	}

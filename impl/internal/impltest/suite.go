@@ -29,7 +29,12 @@ func StreamExact(t *testing.T, m Model) {
 	}{
 		{"1", Fixed(1)}, {"7", Fixed(7)}, {"1024", Fixed(1024)}, {"65536", Fixed(65536)}, {"random", Random(1)},
 	}
-	for _, size := range []int{0, 1, 1 << 10, 64 << 10, 1 << 20, 8 << 20} {
+	sizes := []int{0, 1, 1 << 10, 64 << 10, 1 << 20, 8 << 20}
+	if testing.Short() {
+		sizes = sizes[:len(sizes)-1]
+		t.Log("-short: leaves out the 8 MiB transfers")
+	}
+	for _, size := range sizes {
 		data := Pattern(size, uint64(size))
 		if size >= 256 {
 			require.Len(t, distinct(data), 256, "test data holds every byte value")
@@ -300,8 +305,8 @@ func ShutdownGraceful(t *testing.T, m Model) {
 	select {
 	case err := <-shut:
 		require.NoError(t, err, "Shutdown after the in-flight connection finished")
-	case <-time.After(5 * time.Second):
-		require.FailNow(t, "Shutdown did not return within 5 s of the last connection closing")
+	case <-time.After(Timeout):
+		require.FailNow(t, "hang guard: Shutdown did not return within Timeout of the last connection closing")
 	}
 	require.Empty(t, Children(t), "a child outlives Shutdown")
 }
@@ -322,7 +327,7 @@ func ShutdownExpired(t *testing.T, m Model) {
 	case err := <-shut:
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 	case <-time.After(D):
-		require.FailNow(t, "Shutdown with an expired context did not return within D")
+		require.FailNow(t, "hang guard: Shutdown with an expired context did not return within D")
 	}
 	require.ErrorIs(t, r.ServeErr(t), echo.ErrServerClosed)
 	require.Empty(t, Children(t), "a child outlives Shutdown")
@@ -341,6 +346,10 @@ func ShutdownExpired(t *testing.T, m Model) {
 // no descriptor of the test process behind (SPEC.md LEAK-1, LEAK-2,
 // LEAK-3).
 func Leaks(t *testing.T, m Model, n int) {
+	if testing.Short() && n > 20 {
+		t.Logf("-short: %d connections, not %d", 20, n)
+		n = 20
+	}
 	VerifyNone(t)
 	r := Start(t, m, echo.Config{Protocol: echo.Stream, Prefix: Prefix})
 	session := func(i int) {
