@@ -41,8 +41,11 @@ type options struct {
 	run, skip   *regexp.Regexp
 	progress    io.Writer
 	strict      bool
+	rapid       rapidSettings
+	rapidSet    map[string]bool // rapid flags an option set
 
-	leak *leakCache // shared by the LEAK checks of one run
+	leak  *leakCache // shared by the LEAK checks of one run
+	alive *aliveLog  // what every check of the run left of the server
 }
 
 func buildOptions(opts []Option) (options, error) {
@@ -52,7 +55,9 @@ func buildOptions(opts []Option) (options, error) {
 		model:       ModelAny,
 		concurrency: 64,
 		timeScale:   1,
+		rapid:       rapidSettings{checks: DefaultChecks, steps: 20},
 		leak:        &leakCache{},
+		alive:       &aliveLog{},
 	}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
@@ -135,18 +140,61 @@ func Progress(w io.Writer) Option {
 	return func(o *options) error { o.progress = w; return nil }
 }
 
+// DefaultChecks is how many cases each property check tries after its
+// fixed boundary cases, unless Checks says otherwise.
+const DefaultChecks = 20
+
+// Checks sets how many random cases each property check (STREAM-1,
+// ONESHOT-1) tries after its fixed boundary cases (default 20; go test
+// -short tries a fifth).
+func Checks(n int) Option {
+	return func(o *options) error {
+		if n <= 0 {
+			return fmt.Errorf("checks must be positive, got %d", n)
+		}
+		o.rapid.checks = n
+		o.setRapid("rapid.checks")
+		return nil
+	}
+}
+
+// Seed fixes the seed of the property checks' random cases, to replay a
+// failure a report names (default 0: a random seed).
+func Seed(seed uint64) Option {
+	return func(o *options) error { o.rapid.seed = seed; o.setRapid("rapid.seed"); return nil }
+}
+
+// ShrinkTime bounds the time a property check spends shrinking a failure
+// to its minimal case (default 5 D).
+func ShrinkTime(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("shrink time must be positive, got %v", d)
+		}
+		o.rapid.shrinkTime = d
+		o.setRapid("rapid.shrinktime")
+		return nil
+	}
+}
+
 // Strict makes Test fail on a failed SHOULD too.
 func Strict() Option {
 	return func(o *options) error { o.strict = true; return nil }
 }
 
 // d is the deadline D of SPEC.md, scaled.
-func (o *options) d() time.Duration { return o.scale(2 * time.Second) }
+func (o *options) d() time.Duration { return o.deadlines().D }
 
-func (o *options) scale(d time.Duration) time.Duration {
-	return time.Duration(float64(d) * o.timeScale)
-}
+// deadlines derives every bound of the run from D and the time scale.
+func (o *options) deadlines() deadlines { return newDeadlines(o.timeScale) }
 
 func (o *options) selected(id string) bool {
 	return (o.run == nil || o.run.MatchString(id)) && (o.skip == nil || !o.skip.MatchString(id))
+}
+
+func (o *options) setRapid(name string) {
+	if o.rapidSet == nil {
+		o.rapidSet = map[string]bool{}
+	}
+	o.rapidSet[name] = true
 }

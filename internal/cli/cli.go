@@ -10,9 +10,7 @@ import (
 	"io"
 	"os"
 	"regexp"
-	"strconv"
 	"strings"
-	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -183,10 +181,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "echoconform: %v (see echoconform -h)\n", err)
 		return 2
 	}
-	if err := setRapid(c); err != nil {
-		fmt.Fprintf(stderr, "echoconform: %v\n", err)
-		return 2
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 
@@ -299,6 +293,8 @@ func (c *config) options(tg namedTarget, stderr io.Writer) []conformance.Option 
 		conformance.TimeScale(c.timeScale),
 		conformance.Concurrency(c.concurrency),
 		conformance.Progress(progressWriter{stderr}),
+		conformance.Checks(c.checks),
+		conformance.Seed(c.seed),
 	}
 	if c.run != nil {
 		opts = append(opts, conformance.Only(c.run))
@@ -307,26 +303,6 @@ func (c *config) options(tg namedTarget, stderr io.Writer) []conformance.Option 
 		opts = append(opts, conformance.Exclude(c.skip))
 	}
 	return opts
-}
-
-// setRapid configures the property engine, which reads the standard flag
-// set as go test does: the CLI owns this process, so it sets them once.
-func setRapid(c *config) error {
-	testing.Init()
-	if err := flag.CommandLine.Parse(nil); err != nil {
-		return err
-	}
-	for name, value := range map[string]string{
-		"rapid.checks":     strconv.Itoa(c.checks),
-		"rapid.seed":       strconv.FormatUint(c.seed, 10),
-		"rapid.nofailfile": "true", // reproduce with -seed, write nothing into the user's tree
-		"rapid.shrinktime": (time.Duration(float64(10*time.Second) * c.timeScale)).String(),
-	} {
-		if err := flag.CommandLine.Set(name, value); err != nil {
-			return fmt.Errorf("setting %s: %v", name, err)
-		}
-	}
-	return nil
 }
 
 // progressWriter shows progress on stderr, which stays quiet for the
