@@ -55,6 +55,22 @@ func (tr *transcript) add(conn int, op string, b []byte, n int) {
 	tr.events = append(tr.events, e)
 }
 
+// lastStep describes the last thing the client did, for a message.
+func (tr *transcript) lastStep() string {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	for i := len(tr.events) - 1; i >= 0; i-- {
+		if e := tr.events[i]; e.Op != "error" && e.Op != "recv" && e.Op != "eof" {
+			s := fmt.Sprintf("conn %d %s", e.Conn, e.Op)
+			if e.N > 0 {
+				s += fmt.Sprintf(" %d bytes", e.N)
+			}
+			return s
+		}
+	}
+	return "no client step yet"
+}
+
 func (tr *transcript) reset() {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
@@ -72,23 +88,27 @@ func (tr *transcript) snapshot() []Event {
 type conn struct {
 	c   *net.TCPConn
 	id  int
-	d   time.Duration
+	d   time.Duration // its reads' wait
+	dl  deadlines
 	tr  *transcript
 	eof bool
 }
 
 func (ck *checker) dial() (*conn, error) {
+	if err := ck.stopped(); err != nil {
+		return nil, fmt.Errorf("no new connection: %v", err)
+	}
 	in := ck.server()
 	ck.tr.mu.Lock()
 	ck.tr.nconn++
 	id := ck.tr.nconn
 	ck.tr.mu.Unlock()
-	nc, err := net.DialTimeout("tcp", in.addr, ck.o.d())
+	nc, err := net.DialTimeout("tcp", in.addr, ck.dl.D)
 	if err != nil {
 		ck.tr.add(id, "error", nil, 0)
 		return nil, fmt.Errorf("conn %d: connect to %s: %v", id, in.addr, err)
 	}
-	c := &conn{c: nc.(*net.TCPConn), id: id, d: ck.o.d(), tr: &ck.tr}
+	c := &conn{c: nc.(*net.TCPConn), id: id, d: ck.dl.D, dl: ck.dl, tr: &ck.tr}
 	ck.tr.add(id, "connect", nil, 0)
 	ck.mu.Lock()
 	ck.conns = append(ck.conns, c)
@@ -100,8 +120,8 @@ func (ck *checker) dial() (*conn, error) {
 func (c *conn) localPort() int { return c.c.LocalAddr().(*net.TCPAddr).Port }
 
 func (c *conn) write(p []byte) error {
-	// Large writes get time in proportion: 2 s per 8 MiB on top of D.
-	_ = c.c.SetWriteDeadline(time.Now().Add(c.d + time.Duration(len(p)>>22)*time.Second))
+	// Large writes get time in proportion to their size.
+	_ = c.c.SetWriteDeadline(time.Now().Add(c.d - c.dl.D + c.dl.transfer(len(p))))
 	n, err := c.c.Write(p)
 	c.tr.add(c.id, "send", p[:n], n)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"runtime"
 	"sync"
-	"time"
 
 	"go.uber.org/goleak"
 
@@ -80,11 +79,16 @@ type leakCache struct {
 func (ck *checker) leakRounds() *roundsObs {
 	c := ck.o.leak
 	c.mu.Lock()
+	// Deferred: a reading that ends the check (the server died) must not
+	// leave the other LEAK checks waiting for the lock.
+	defer c.mu.Unlock()
 	if c.obs == nil {
+		// Until the rounds complete, what the others see is that they
+		// ended early, in this check.
+		c.obs = &roundsObs{failed: fmt.Errorf("they ended early in %s, which failed", ck.req.ID)}
 		c.obs = ck.rounds()
 	}
 	obs := c.obs
-	c.mu.Unlock()
 	if obs.failed != nil {
 		ck.Fatalf("the rounds of connections the leak checks read the server around could not be served: %v", obs.failed)
 	}
@@ -128,7 +132,7 @@ func (ck *checker) rounds() *roundsObs {
 	// descriptors back to baseline or steady (a pool keeps some).
 	atRest := func() reading {
 		var r, prev reading
-		ck.poll(ck.o.d(), func() bool {
+		ck.poll(ck.dl.D, func() bool {
 			prev, r = r, ck.read()
 			return r.Children <= obs.base.Children && r.Zombies == 0 && r.Goroutines <= obs.base.Goroutines &&
 				(r.FDs <= obs.base.FDs || r.FDs == prev.FDs)
@@ -137,13 +141,14 @@ func (ck *checker) rounds() *roundsObs {
 	}
 	round() // warm-up: runtimes allocate lazily on their first connections
 	obs.base = ck.read()
-	ck.poll(ck.o.d(), func() bool { obs.base = ck.read(); return obs.base.Zombies == 0 })
+	ck.poll(ck.dl.D, func() bool { obs.base = ck.read(); return obs.base.Zombies == 0 })
 	for i := 0; i < leakRounds && obs.failed == nil; i++ {
 		round()
 		obs.after = append(obs.after, atRest())
 	}
 	if in := ck.server(); in.srv != nil && obs.failed == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), ck.o.scale(5*time.Second))
+		in.stopping.Store(true) // goleak looks after Shutdown
+		ctx, cancel := context.WithTimeout(context.Background(), ck.dl.stop)
 		defer cancel()
 		if err := in.srv.Shutdown(ctx); err != nil {
 			obs.goroutine = fmt.Errorf("Shutdown: %v", err)
@@ -171,7 +176,7 @@ func (ck *checker) serveOne(i int) error {
 	if err := c.write(ck.message(i)); err != nil {
 		return err
 	}
-	first, err := c.readUntil(nil, 1<<20, ck.o.d()/4, func(b []byte) bool { return len(b) > 0 })
+	first, err := c.readUntil(nil, 1<<20, ck.dl.D/4, func(b []byte) bool { return len(b) > 0 })
 	if err == io.EOF || len(first) > 0 {
 		return nil // handled; how it ends is other checks' business
 	}
@@ -214,7 +219,7 @@ func (o *roundsObs) leaking(f func(reading) int) (int, bool) {
 func (o *roundsObs) judgeZombies(ck *checker) {
 	for i, r := range o.after {
 		if r.Zombies > 0 {
-			ck.Fatalf("%d zombie children of the server remained %v after round %d closed: children are not reaped\n  %s", r.Zombies, ck.o.d(), i+1, o.summary())
+			ck.Fatalf("%d zombie children of the server remained %v after round %d closed: children are not reaped\n  %s", r.Zombies, ck.dl.D, i+1, o.summary())
 		}
 	}
 }

@@ -60,12 +60,12 @@ func (ck *checker) exchange(c *conn, msg []byte) (echo.Values, error) {
 	if err := c.write(msg); err != nil {
 		return echo.Values{}, err
 	}
-	got, err := ck.readEcho(c, nil, msg, ck.o.d()/4)
+	got, err := ck.readEcho(c, nil, msg, ck.dl.D/4)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		if err := c.halfClose(); err != nil {
 			return echo.Values{}, err
 		}
-		got, err = ck.readEcho(c, got, msg, ck.o.d())
+		got, err = ck.readEcho(c, got, msg, ck.dl.D)
 	}
 	return ck.verifyEcho(c, got, msg, err)
 }
@@ -118,23 +118,29 @@ func (ck *checker) dialAccepted() *conn {
 	if err != nil {
 		ck.Fatal(err)
 	}
-	if !ck.poll(ck.o.d(), func() bool { ok, _ := proc.Accepted(ck.server().port, c.localPort()); return ok }) {
-		ck.Fatalf("conn %d: the server did not accept it within %v", c.id, ck.o.d())
+	if !ck.poll(ck.dl.D, func() bool { ok, _ := proc.Accepted(ck.server().port, c.localPort()); return ok }) {
+		ck.Fatalf("conn %d: the server did not accept it within %v", c.id, ck.dl.D)
 	}
 	return c
 }
 
 // poll calls cond every few milliseconds until it holds or wait passes.
 func (ck *checker) poll(wait time.Duration, cond func() bool) bool {
-	limit := time.Now().Add(wait)
+	limit := time.NewTimer(wait)
+	defer limit.Stop()
+	tick := time.NewTicker(ck.dl.poll)
+	defer tick.Stop()
 	for {
 		if cond() {
 			return true
 		}
-		if time.Now().After(limit) {
-			return false
+		select {
+		case <-limit.C:
+			return cond()
+		case <-ck.ctx.Done():
+			return false // the server died, or the check is over
+		case <-tick.C:
 		}
-		time.Sleep(2 * time.Millisecond)
 	}
 }
 
@@ -153,12 +159,12 @@ func liveChildren(pid int) []int {
 // childrenWith waits (fork: up to D; any: briefly) until the server has k
 // more live children than before, and returns them.
 func (ck *checker) childrenWith(base, k int) []int {
-	wait := ck.o.d()
+	wait := ck.dl.D
 	switch ck.o.model {
 	case ModelThread:
 		wait = 0
 	case ModelAny:
-		wait = ck.o.scale(200 * time.Millisecond)
+		wait = ck.dl.early
 	}
 	var kids []int
 	ck.poll(wait, func() bool { kids = liveChildren(ck.server().pid); return len(kids) >= base+k })

@@ -1,9 +1,11 @@
 package conformance
 
 import (
+	"net"
 	"time"
 
 	"github.com/echoconform/echoconform/echo"
+	"github.com/echoconform/echoconform/internal/proc"
 )
 
 func init() {
@@ -46,11 +48,15 @@ func testResetClient(ck *checker) {
 			msg = seeded(uint64(i), n)
 		}
 		_ = c.write(msg) // the server may answer and close early
+		ino := ck.serverInode(c)
 		if i%2 == 0 {
 			c.abort()
 		} else {
 			c.close() // unread echo: the client's close resets too
 		}
+		// Once the server has let go of the connection it has met the
+		// reset: a server that dies of it is dead by then, every run.
+		ck.awaitLetGo(ino)
 	}
 	for i := 0; i < 3; i++ {
 		if _, err := ck.dialExchange(i); err != nil {
@@ -115,4 +121,29 @@ func testTrickleClient(ck *checker) {
 		_, verr := verifyReply(ck.o.prefix, got, msg)
 		ck.Fatalf("the trickling client got %s: want the prefix and a leading part of %q (%v)", show(got), msg, verr)
 	}
+}
+
+// serverInode returns the inode of the server's side of c once the server
+// has accepted it, or 0 when the kernel does not show that within D (a
+// server that accepts one connection at a time, or another namespace).
+func (ck *checker) serverInode(c *conn) uint64 {
+	server, client := c.c.RemoteAddr().(*net.TCPAddr), c.c.LocalAddr().(*net.TCPAddr)
+	var ino uint64
+	ck.poll(ck.dl.D, func() bool {
+		var err error
+		ino, err = proc.SocketInode(server, client)
+		return ino != 0 || err != nil
+	})
+	return ino
+}
+
+// awaitLetGo waits, up to D, until no process of the server holds the
+// socket inode any more: the server has handled the end of that
+// connection, or died of it (the wait then ends at once).
+func (ck *checker) awaitLetGo(ino uint64) {
+	if ino == 0 {
+		return
+	}
+	in := ck.server()
+	ck.poll(ck.dl.D, func() bool { return !proc.Holds(in.processes(), ino) })
 }

@@ -58,6 +58,12 @@ type ReportOptions struct {
 	Model       Model   `json:"model"`
 	Concurrency int     `json:"concurrency"`
 	TimeScale   float64 `json:"time_scale"`
+	// The property checks' settings: random cases after the fixed ones,
+	// the seed (0: a random one each check; a failure names its own), and
+	// the bound on shrinking.
+	Checks     int           `json:"checks"`
+	Seed       uint64        `json:"seed"`
+	ShrinkTime time.Duration `json:"shrink_time_ns"`
 }
 
 // Failed returns the results that failed: MUSTs, and SHOULDs too when strict.
@@ -86,6 +92,10 @@ func Check(ctx context.Context, target Target, opts ...Option) (*Report, error) 
 	for _, req := range requirements {
 		if !o.selected(req.ID) {
 			continue
+		}
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, err)
+			break
 		}
 		if o.progress != nil {
 			fmt.Fprintf(o.progress, "%-10s ...\n", req.ID)
@@ -124,13 +134,20 @@ func Test(t *testing.T, target Target, opts ...Option) {
 	if err != nil {
 		t.Fatalf("echoconform: %v", err)
 	}
+	notReady := false
 	for _, req := range requirements {
 		if !o.selected(req.ID) {
 			continue
 		}
+		if notReady {
+			break // as Check does: it will not start for the next check either
+		}
 		t.Run(req.ID, func(t *testing.T) {
-			res, err := runOne(context.Background(), target, &o, req, t.Name())
+			res, err := runOne(t.Context(), target, &o, req, t.Name())
 			switch {
+			case errors.Is(err, ErrNotReady):
+				notReady = true
+				t.Fatalf("%s: the server never became ready, so no requirement was checked: %v", req.ID, err)
 			case err != nil:
 				t.Fatalf("%s: harness error: %v", req.ID, err)
 			case res.Verdict == Skip:
@@ -180,8 +197,10 @@ func indent(s, pre string) string {
 }
 
 func (o *options) report() ReportOptions {
+	rs := o.rapidSettings()
 	return ReportOptions{Protocol: o.protocol.String(), Prefix: o.prefix.String(), MaxMsg: o.maxMsg,
-		Model: o.model, Concurrency: o.concurrency, TimeScale: o.timeScale}
+		Model: o.model, Concurrency: o.concurrency, TimeScale: o.timeScale,
+		Checks: rs.checks, Seed: rs.seed, ShrinkTime: rs.shrinkTime}
 }
 
 // checker is what a check works with: the options, a fresh server, client
@@ -191,8 +210,13 @@ type checker struct {
 	rec    *recorder
 	req    Requirement
 	o      *options
+	dl     deadlines
 	target Target
+	// ctx ends when the check must stop: the run's context, the watchdog,
+	// or the server's death (ctx's cause says which).
 	ctx    context.Context
+	cancel context.CancelCauseFunc
+	ends   bool // the check ends the server itself (SHUT): no death watch
 
 	mu    sync.Mutex
 	ended bool // the check is over: server() starts nothing more
@@ -200,6 +224,7 @@ type checker struct {
 	conns []*conn
 	tr    transcript
 	notes []string
+	death string // how the server died during the check
 }
 
 // server returns the check's server, starting it on first use. A server
@@ -215,12 +240,13 @@ func (ck *checker) server() *instance {
 		in, err := ck.target.start(ck.ctx, ck.o)
 		if err != nil {
 			ck.mu.Unlock()
-			ck.rec.mu.Lock()
-			ck.rec.harnessErr = err
-			ck.rec.mu.Unlock()
+			ck.rec.harnessError(err)
 			runtime.Goexit()
 		}
 		ck.in = in
+		if !ck.ends {
+			go ck.watch(in)
+		}
 	}
 	in := ck.in
 	ck.mu.Unlock()
@@ -263,6 +289,7 @@ func (ck *checker) skip(format string, a ...any) { ck.Skipf(format, a...) }
 type check struct {
 	applies func(*checker) string // a reason when it does not apply
 	run     func(*checker)
+	ends    bool // the check ends the server itself (shutdown): its exit is no death
 }
 
 // checks maps every requirement ID of SPEC.md to its check; a test keeps
@@ -296,7 +323,10 @@ func runOne(ctx context.Context, target Target, o *options, req Requirement, nam
 		return res, err
 	}
 	rec := &recorder{name: name}
-	ck := &checker{TB: rec, rec: rec, req: req, o: o, target: target, ctx: ctx}
+	dl := o.deadlines()
+	cctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	ck := &checker{TB: rec, rec: rec, req: req, o: o, dl: dl, target: target, ctx: cctx, cancel: cancel, ends: c.ends}
 	ck.tr.start = start
 	if why := c.applies(ck); why != "" {
 		res.Verdict, res.Message, res.Duration = Skip, why, time.Since(start)
@@ -307,34 +337,48 @@ func runOne(ctx context.Context, target Target, o *options, req Requirement, nam
 		defer close(done)
 		defer func() {
 			if p := recover(); p != nil {
-				rec.harnessErr = fmt.Errorf("check panicked: %v", p)
+				rec.harnessError(fmt.Errorf("check panicked: %v", p))
 			}
 		}()
 		c.run(ck)
 	}()
-	bound := o.scale(90 * time.Second)
+	watchdog := time.NewTimer(dl.watchdog)
+	defer watchdog.Stop()
 	select {
 	case <-done:
 	case <-ctx.Done():
-		rec.harnessErr = fmt.Errorf("the run's time ran out during this check: %v", ctx.Err())
-	case <-time.After(bound):
-		rec.Errorf("the check did not finish within %v: the server kept it waiting", bound)
+		rec.harnessError(fmt.Errorf("the run's time ran out during this check: %v", ctx.Err()))
+	case <-watchdog.C:
+		rec.Errorf("the check did not finish within %v: the server kept it waiting", dl.watchdog)
 	}
-	ck.mu.Lock()
-	in := ck.in
-	ck.mu.Unlock()
-	var output string
-	if in != nil {
-		output = in.excerpt()
-	}
+	// A check still running is cancelled: no new server for it, its
+	// connections closed, its waits ended; then it is waited for.
 	ck.mu.Lock()
 	ck.ended = true
+	in := ck.in
 	ck.mu.Unlock()
-	ck.fresh() // also ends a check still running: its connections fail at once
+	ck.cancel(errCheckOver)
+	ck.closeConns()
 	select {
 	case <-done:
-	case <-time.After(5 * time.Second):
+	default:
+		ck.fresh()
+		select {
+		case <-done:
+		case <-time.After(dl.D):
+			rec.harnessError(fmt.Errorf("the check did not stop within %v of being cancelled", dl.D))
+		}
 	}
+	var output string
+	if in != nil {
+		// The server outlived the check unless it died of it: look once
+		// more, now that the check's connections are closed.
+		if !ck.ends && !rec.isSkipped() && rec.harnessErrOf() == nil {
+			o.alive.after(ck, in)
+		}
+		output = in.excerpt()
+	}
+	ck.fresh()
 
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
@@ -347,6 +391,9 @@ func runOne(ctx context.Context, target Target, o *options, req Requirement, nam
 	case rec.failed:
 		res.Verdict = Fail
 		res.Message, res.Counterexample = rec.failure()
+		if why := ck.died(); why != "" {
+			res.Message = why + "\n" + res.Message
+		}
 		if m := seedRE.FindStringSubmatch(res.Message); m != nil {
 			res.Seed, _ = strconv.ParseUint(m[1], 10, 64)
 		}
@@ -422,6 +469,26 @@ func (r *recorder) SkipNow() {
 	r.skipped = true
 	r.mu.Unlock()
 	runtime.Goexit()
+}
+
+func (r *recorder) harnessError(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.harnessErr == nil {
+		r.harnessErr = err
+	}
+}
+
+func (r *recorder) harnessErrOf() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.harnessErr
+}
+
+func (r *recorder) isSkipped() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.skipped
 }
 
 // failure splits what was recorded into the message and the shrunk

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -98,7 +99,53 @@ type instance struct {
 	output   *tail
 	tree     map[int]bool // every process seen in the server's tree
 
+	// dead is closed when the server process ends (in process: when
+	// Serve returns); nil when nothing of the server can be watched.
+	dead      <-chan struct{}
+	stopWatch func()
+	stopping  atomic.Bool // a check shuts the server down on purpose
+
 	closeOnce sync.Once
+}
+
+// processes are the server's processes: the server process and its
+// descendants (in process: this one).
+func (in *instance) processes() []int {
+	switch {
+	case in.srv != nil:
+		return []int{os.Getpid()}
+	case in.pid == 0:
+		return nil
+	}
+	kids, _ := proc.Descendants(in.pid)
+	return append([]int{in.pid}, kids...)
+}
+
+// deadOrNil is dead, or a channel that never closes.
+func (in *instance) deadOrNil() <-chan struct{} { return in.dead }
+
+// watchPID makes dead follow the server process pid.
+func (in *instance) watchPID() {
+	exited, stop, err := proc.WatchExit(in.pid)
+	if err != nil {
+		return // no pidfd here: checks see a death where they look
+	}
+	in.dead, in.stopWatch = exited, stop
+}
+
+// death describes how the server ended, for a message.
+func (in *instance) death() string {
+	switch {
+	case in.srv != nil:
+		return fmt.Sprintf("Serve returned (%v)", in.serveErr)
+	case in.cmd != nil && in.pid == in.root:
+		select {
+		case <-in.exited:
+			return fmt.Sprintf("the server process %d exited (%s)", in.pid, describe(in.status))
+		case <-time.After(in.o.d()):
+		}
+	}
+	return fmt.Sprintf("the server process %d ended", in.pid)
 }
 
 var subreaper sync.Once
@@ -114,6 +161,7 @@ func (t Target) start(ctx context.Context, o *options) (*instance, error) {
 		in.addr, in.port, in.pid = ln.Addr().String(), ln.Addr().(*net.TCPAddr).Port, os.Getpid()
 		in.srv = t.newServer()
 		in.served = make(chan struct{})
+		in.dead = in.served
 		go func() { in.serveErr = in.srv.Serve(ln); close(in.served) }()
 		return in, nil
 	case address:
@@ -133,6 +181,9 @@ func (t Target) start(ctx context.Context, o *options) (*instance, error) {
 			return nil, fmt.Errorf("%w: %v", ErrNotReady, err)
 		}
 		c.Close()
+		if in.pid != 0 {
+			in.watchPID()
+		}
 		return in, nil
 	}
 	return in, in.startCommand(ctx)
@@ -162,28 +213,43 @@ func (in *instance) startCommand(ctx context.Context) error {
 	in.tree = map[int]bool{in.root: true}
 
 	// Ready when the port listens: no probe connection disturbs the server.
-	limit := time.Now().Add(in.o.scale(10 * time.Second))
+	// A command that daemonizes exits 0 once a detached descendant, which
+	// the subreaper adopts, listens: it is followed to that descendant.
+	dl := in.o.deadlines()
+	limit := time.NewTimer(dl.ready)
+	defer limit.Stop()
+	tick := time.NewTicker(dl.poll)
+	defer tick.Stop()
+	exited := in.exited
 	for {
 		if ok, _ := proc.IsListening(port); ok {
 			break
 		}
 		select {
-		case <-in.exited:
+		case <-exited:
+			if in.status != nil && in.status.Exited() && in.status.ExitStatus() == 0 && len(in.remaining()) > 0 {
+				exited = nil // daemonized: its descendants may yet listen
+				continue
+			}
 			err := fmt.Errorf("%w: %s exited (%v) before listening on port %d%s", ErrNotReady, argv[0], describe(in.status), port, in.output.excerpt(10))
 			in.close()
 			return err
 		case <-ctx.Done():
 			in.close()
 			return fmt.Errorf("%w: %v", ErrNotReady, ctx.Err())
-		case <-time.After(5 * time.Millisecond):
-		}
-		if time.Now().After(limit) {
+		case <-limit.C:
 			in.close()
-			return fmt.Errorf("%w: %s did not listen on port %d within %v%s", ErrNotReady, argv[0], port, in.o.scale(10*time.Second), in.output.excerpt(10))
+			return fmt.Errorf("%w: %s did not listen on port %d within %v%s", ErrNotReady, argv[0], port, dl.ready, in.output.excerpt(10))
+		case <-tick.C:
+			if exited == nil && len(in.remaining()) == 0 {
+				in.close()
+				return fmt.Errorf("%w: %s exited 0 and every process it left ended before listening on port %d%s", ErrNotReady, argv[0], port, in.output.excerpt(10))
+			}
 		}
 	}
 	in.pid = in.serverPID()
 	in.track()
+	in.watchPID()
 	return nil
 }
 
@@ -326,9 +392,12 @@ func (in *instance) remaining() []int {
 // tree, then reaping. It is idempotent and bounded.
 func (in *instance) close() {
 	in.closeOnce.Do(func() {
+		if in.stopWatch != nil {
+			defer in.stopWatch()
+		}
 		switch {
 		case in.srv != nil:
-			ctx, cancel := context.WithTimeout(context.Background(), in.o.scale(5*time.Second))
+			ctx, cancel := context.WithTimeout(context.Background(), in.o.deadlines().stop)
 			defer cancel()
 			if c, ok := in.srv.(interface{ Close() error }); ok {
 				_ = c.Close()
@@ -340,13 +409,14 @@ func (in *instance) close() {
 			case <-ctx.Done():
 			}
 		case in.cmd != nil && in.cmd.Process != nil:
+			dl := in.o.deadlines()
 			in.track()
 			if in.control != nil {
 				// The supervisor kills and reaps the whole tree at EOF.
 				in.control.Close()
 				select {
 				case <-in.waited:
-				case <-time.After(5 * time.Second):
+				case <-time.After(dl.stop):
 				}
 			}
 			_ = proc.KillGroup(syscall.SIGKILL, in.root)
@@ -356,13 +426,15 @@ func (in *instance) close() {
 			proc.Kill(syscall.SIGKILL, in.cmd.Process.Pid)
 			select {
 			case <-in.waited:
-			case <-time.After(5 * time.Second):
+			case <-time.After(dl.stop):
 			}
-			for i := 0; i < 200 && len(in.remaining()) > 0; i++ {
+			// Orphans adopted by this process: SIGKILL takes effect at
+			// once, but their exit is not an event the harness receives.
+			for limit := time.Now().Add(dl.stop); len(in.remaining()) > 0 && time.Now().Before(limit); {
 				for _, pid := range in.remaining() {
 					proc.Kill(syscall.SIGKILL, pid)
 				}
-				time.Sleep(5 * time.Millisecond)
+				time.Sleep(dl.poll)
 			}
 		}
 	})

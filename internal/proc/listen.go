@@ -189,3 +189,16 @@ func Accepted(serverPort, clientPort int) (bool, error) {
 func AcceptedPorts(serverPort int) (map[int]bool, error) {
 	return accepted(serverPort, 0)
 }
+
+// Holds reports whether any of pids has a descriptor on the socket inode:
+// whether a server still holds a connection, after its client went away.
+func Holds(pids []int, inode uint64) bool {
+	want := [][]byte{[]byte("socket:[" + strconv.FormatUint(inode, 10) + "]")}
+	link := make([]byte, 64)
+	for _, pid := range pids {
+		if holds(pid, want, link) {
+			return true
+		}
+	}
+	return false
+}
