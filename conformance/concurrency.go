@@ -1,10 +1,7 @@
 package conformance
 
 import (
-	"errors"
-	"os"
 	"sync"
-	"time"
 
 	"github.com/echoconform/echoconform/echo"
 	"github.com/echoconform/echoconform/internal/proc"
@@ -52,7 +49,7 @@ func testModel(ck *checker) {
 		}
 	case ModelThread:
 		var kids []int
-		if ck.poll(ck.o.scale(200*time.Millisecond), func() bool { kids = liveChildren(server); return len(kids) > base }) {
+		if ck.poll(ck.dl.early, func() bool { kids = liveChildren(server); return len(kids) > base }) {
 			ck.Fatalf("with %d connections open the server %d started child processes %v (%d at rest): want none (model thread)", k, server, kids, base)
 		}
 	}
@@ -91,12 +88,12 @@ func testConcurrency(ck *checker) {
 			}
 			conns = append(conns, c)
 		}
-		if !ck.poll(ck.o.d(), func() bool { return acceptedCount(port, conns) == len(conns) }) {
+		if !ck.poll(ck.dl.D, func() bool { return acceptedCount(port, conns) == len(conns) }) {
 			break
 		}
 	}
 	if accepted := acceptedCount(port, conns); accepted < n {
-		ck.Fatalf("the server sustained %d of %d connections held open at once: the others were not accepted within %v", accepted, n, ck.o.d())
+		ck.Fatalf("the server sustained %d of %d connections held open at once: the others were not accepted within %v", accepted, n, ck.dl.D)
 	}
 	// Every connection sends, as the canonical clients do, without
 	// half-closing, and waits for its reply while all the others stay open.
@@ -122,7 +119,7 @@ func testConcurrency(ck *checker) {
 		}
 	}
 	if served < n {
-		ck.Fatalf("the server accepted all %d connections held open at once but served only %d within %v (first failure: %v)", n, served, ck.o.d(), firstErr)
+		ck.Fatalf("the server accepted all %d connections held open at once but served only %d within %v (first failure: %v)", n, served, ck.dl.D, firstErr)
 	}
 	ck.note("sustained %d of %d connections held open at once", served, n)
 }
@@ -171,30 +168,40 @@ func testNoCrossTalk(ck *checker) {
 	// holds its echo until EOF, or loses data at a half-close, is other
 	// checks' business.
 	for _, e := range es {
-		_ = e.waitEcho(ck.o.prefix, ck.o.d()/8)
+		_ = e.waitEcho(ck.o.prefix, ck.dl.D/8)
 		if err := e.halfClose(); err != nil {
 			ck.Fatal(err)
 		}
 	}
 	for _, e := range es {
-		if err := e.waitEcho(ck.o.prefix, ck.o.d()); err != nil {
+		if err := e.waitEcho(ck.o.prefix, ck.dl.D); err != nil {
 			ck.Fatalf("%d connections at once, interleaved writes: %v", k, err)
 		}
 	}
 }
 
 // testBurst tests that 8 clients connecting at the same moment are all
-// served promptly (CONC-4).
+// served, and that the listen backlog leaves room for all of them
+// (CONC-4). The backlog is what decides whether a client of a burst waits
+// a second for a SYN retransmit: a queue that holds the burst never drops
+// a SYN, however slowly the server accepts, and one that does not drops
+// them whenever the server is slower than the clients. sock_diag reports
+// it (a listener's idiag_wqueue), so the verdict depends on what the
+// server asked of listen(2), not on how fast this machine runs.
 func testBurst(ck *checker) {
 	const k = 8
-	limit := ck.o.scale(500 * time.Millisecond)
-	port := ck.server().port
+	in := ck.server()
+	lns, err := proc.Listeners(in.port)
+	if err != nil || len(lns) == 0 {
+		ck.skip("the listener on port %d is not visible to sock_diag here, so its backlog cannot be read (%v)", in.port, err)
+	}
+	// Linux queues backlog + 1 connections; listeners sharing the port
+	// (SO_REUSEPORT) each take their share of a burst.
+	room := 0
+	for _, ln := range lns {
+		room += ln.Backlog + 1
+	}
 	var wg sync.WaitGroup
-	// setup is when a client was served, or else accepted: a server that
-	// answers late (after the half-close, say) has not stalled the setup.
-	// late marks a client neither served nor accepted within limit.
-	setup := make([]time.Duration, k)
-	late := make([]bool, k)
 	errs := make([]error, k)
 	startGate := make(chan struct{})
 	for i := 0; i < k; i++ {
@@ -202,63 +209,21 @@ func testBurst(ck *checker) {
 		go func() {
 			defer wg.Done()
 			<-startGate
-			setup[i], late[i], errs[i] = ck.burstClient(i, port, limit)
+			_, errs[i] = ck.dialExchange(i)
 		}()
 	}
 	close(startGate)
 	wg.Wait()
-	slowest, stalled := time.Duration(0), 0
-	for i := range setup {
-		if errs[i] != nil {
-			ck.Fatalf("a burst of %d clients: client %d: %v", k, i, errs[i])
-		}
-		slowest = max(slowest, setup[i])
-		if late[i] {
-			stalled++
+	for i, err := range errs {
+		if err != nil {
+			ck.Fatalf("a burst of %d clients: client %d: %v", k, i, err)
 		}
 	}
-	if stalled > 0 {
-		ck.Fatalf("a burst of %d clients connecting at once: %d were neither served nor accepted within %v; the slowest was set up after %v (a listen backlog too short makes clients wait for a SYN retransmit)",
-			k, stalled, limit, slowest.Round(time.Millisecond))
+	if room < k {
+		ck.Fatalf("the listen backlog is %d (listen(2), as sock_diag shows it): the accept queue holds %d connections, fewer than a burst of %d clients; "+
+			"whenever the server accepts more slowly than they arrive, each client beyond it waits a second for a SYN retransmit", room-len(lns), room, k)
 	}
-	ck.note("a burst of %d clients: slowest set up after %v", k, slowest.Round(time.Millisecond))
-}
-
-// burstClient connects, sends message i and waits up to limit for its
-// echo; without it, it asks /proc whether the server accepted the
-// connection. Then it completes the exchange, as exchange does, and checks
-// the reply. A server /proc cannot see counts as not accepted.
-func (ck *checker) burstClient(i, port int, limit time.Duration) (setup time.Duration, late bool, err error) {
-	t0 := time.Now()
-	c, err := ck.dial()
-	if err != nil {
-		return 0, false, err
-	}
-	defer c.close()
-	msg := ck.message(i)
-	if err := c.write(msg); err != nil {
-		return 0, false, err
-	}
-	var got []byte
-	rerr := error(os.ErrDeadlineExceeded)
-	if connected := time.Since(t0); connected < limit {
-		got, rerr = ck.readEcho(c, nil, msg, limit-connected)
-	} else {
-		late = true // the connect alone took longer: a SYN was dropped
-	}
-	setup = time.Since(t0)
-	if errors.Is(rerr, os.ErrDeadlineExceeded) {
-		if !late {
-			accepted, _ := proc.Accepted(port, c.localPort())
-			late = !accepted
-		}
-		if err := c.halfClose(); err != nil {
-			return setup, late, err
-		}
-		got, rerr = ck.readEcho(c, got, msg, ck.o.d())
-	}
-	_, err = ck.verifyEcho(c, got, msg, rerr)
-	return setup, late, err
+	ck.note("a burst of %d clients served; the listen backlog (%d) queues %d connections", k, room-len(lns), room)
 }
 
 func acceptedCount(port int, conns []*conn) int {

@@ -2,8 +2,10 @@ package conformance
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"slices"
 	"syscall"
 	"time"
 
@@ -39,7 +41,14 @@ func testOneshotMessage(ck *checker) {
 	if err := ck.oneshotOnce([]byte("x")); err != nil {
 		ck.Fatalf("a 1-byte message in one write, no half-close: %v", err)
 	}
-	rapid.Check(ck, func(t *rapid.T) {
+	// Then the sizes a byte-losing server trips over, smallest first, so
+	// that such a server fails in every run with the minimal case.
+	for _, n := range oneshotSizes(max) {
+		if err := ck.oneshotOnce(boundaryData(n)); err != nil {
+			ck.Fatalf("a %d-byte message in one write, no half-close (max-msg %d; a fixed case): %v", n, max, err)
+		}
+	}
+	ck.property(func(t *rapid.T) {
 		ck.tr.reset()
 		var msg []byte
 		if n := rapid.IntRange(1, max).Draw(t, "size"); n <= 64 {
@@ -51,6 +60,19 @@ func testOneshotMessage(ck *checker) {
 			t.Fatalf("a %d-byte message in one write, no half-close: %v", len(msg), err)
 		}
 	})
+}
+
+// oneshotSizes are ONESHOT-1's fixed sizes up to max: each power of two
+// with its neighbours, and max/2 ± 1, max − 1 and max, in order.
+func oneshotSizes(max int) []int {
+	sizes := boundarySizes(max)
+	for _, n := range []int{max/2 - 1, max / 2, max/2 + 1, max - 1, max} {
+		if n >= 1 && !slices.Contains(sizes, n) {
+			sizes = append(sizes, n)
+		}
+	}
+	slices.Sort(sizes)
+	return sizes
 }
 
 // oneshotOnce sends msg in one write on a new connection and expects its
@@ -164,64 +186,126 @@ func testOneshotLongExact(ck *checker) {
 
 // testOneshotSplit tests that a message sent in pieces, with pauses, and
 // ended by a half-close comes back whole (ONESHOT-4).
+//
+// A pause means something only from the moment the server has read the
+// piece before (awaitRead), and a cut reply is the server's fault only if
+// the gap it saw, measured from the kernel's view of its read to the end of
+// the next write, stayed within the 20 ms (scaled) that SPEC.md promises.
+// Where this process was kept from running and the gap grew longer, the
+// case says nothing about the server and runs again.
 func testOneshotSplit(ck *checker) {
 	max := ck.o.maxMsg
 	cases := [][]int{{max / 2, max - max/2}, {1, 10, max - 11}, {max / 4, max / 4, max / 4, max - 3*(max/4)}}
+	const attempts = 8
 	for _, pieces := range cases {
-		total := 0
-		for _, p := range pieces {
-			total += p
-		}
-		msg := seeded(uint64(len(pieces)), total)
-		c, err := ck.dial()
-		if err != nil {
-			ck.Fatal(err)
-		}
-		// A server that answers the first piece and closes makes the later
-		// writes fail: stop sending and judge by its reply.
-		off := 0
-		for i, p := range pieces {
-			if i > 0 {
-				ck.awaitRead(c)
-				time.Sleep(20 * time.Millisecond) // the pause is the point of the check
-			}
-			if err := c.write(msg[off : off+p]); err != nil {
-				ck.Logf("piece %d of %d: %v", i+1, len(pieces), err)
+		var longest time.Duration
+		for try := 1; ; try++ {
+			verdict, gap := ck.splitOnce(pieces)
+			if verdict == "" {
 				break
 			}
-			off += p
-		}
-		if off == total {
-			if err := c.halfClose(); err != nil {
-				ck.Logf("half-close: %v", err)
+			if gap <= ck.dl.pause {
+				ck.Fatalf("%s", verdict)
 			}
-		}
-		got, err := readReplyLenient(c, 1<<20)
-		c.close()
-		if _, verr := verifyReply(ck.o.prefix, got, msg); verr != nil {
-			_, n, _ := ck.o.prefix.Match(got)
-			ck.Fatalf("a %d-byte message sent in %d pieces %v with 20 ms pauses, then half-closed, did not come back whole: %d bytes of it came back%s: %v",
-				total, len(pieces), pieces, len(got)-n, firstPieceHint(len(got)-n, pieces), verr)
-		}
-		if err != nil {
-			ck.Fatalf("a %d-byte message in %d pieces %v came back whole, but then: %v", total, len(pieces), pieces, err)
+			longest = gap
+			if try == attempts {
+				ck.rec.harnessError(fmt.Errorf("ONESHOT-4 could not keep its pauses within %v on this machine (%d tries; the last gap was %v): run with a larger -time-scale",
+					ck.dl.pause, attempts, longest.Round(time.Millisecond)))
+				return
+			}
+			ck.Logf("pieces %v: the gap before the cut was %v, longer than %v: this process was kept from running; the case runs again", pieces, gap.Round(time.Millisecond), ck.dl.pause)
 		}
 	}
 }
 
+// splitOnce sends one message in pieces and returns what went wrong, with
+// the longest gap the server saw between a read and the next piece before
+// the point where its reply was cut.
+func (ck *checker) splitOnce(pieces []int) (string, time.Duration) {
+	total := 0
+	for _, p := range pieces {
+		total += p
+	}
+	msg := seeded(uint64(len(pieces)), total)
+	c, err := ck.dial()
+	if err != nil {
+		ck.Fatal(err)
+	}
+	defer c.close()
+	// gaps[i] is the longest the server can have waited for piece i after
+	// reading everything before it.
+	gaps := make([]time.Duration, len(pieces))
+	off := 0
+	lastWrite := time.Now()
+	for i, p := range pieces {
+		if i > 0 {
+			read := ck.awaitRead(c, lastWrite)
+			time.Sleep(ck.dl.pause / 2) // the pause is the point of the check
+			lastWrite = time.Now()
+			err := c.write(msg[off : off+p])
+			gaps[i] = time.Since(read)
+			if err != nil {
+				// A server that answers the first piece and closes makes
+				// the later writes fail: judge by its reply.
+				ck.Logf("piece %d of %d: %v", i+1, len(pieces), err)
+				break
+			}
+		} else if err := c.write(msg[off : off+p]); err != nil {
+			ck.Logf("piece 1 of %d: %v", len(pieces), err)
+			break
+		}
+		off += p
+	}
+	if off == total {
+		if err := c.halfClose(); err != nil {
+			ck.Logf("half-close: %v", err)
+		}
+	}
+	got, err := readReplyLenient(c, 1<<20)
+	if _, verr := verifyReply(ck.o.prefix, got, msg); verr != nil {
+		_, n, merr := ck.o.prefix.Match(got)
+		// A reply cut where a piece ends may be a quiet period the gap
+		// outlasted: the gap before the first piece it lacks tells. Any
+		// other wrong reply is wrong whatever the timing.
+		gap, at := time.Duration(0), 0
+		for i := range pieces {
+			if merr == nil && i > 0 && at == len(got)-n {
+				gap = gaps[i]
+				break
+			}
+			at += pieces[i]
+		}
+		return fmt.Sprintf("a %d-byte message sent in %d pieces %v with pauses of at most %v, then half-closed, did not come back whole: %d bytes of it came back%s: %v",
+			total, len(pieces), pieces, ck.dl.pause, len(got)-n, firstPieceHint(len(got)-n, pieces), verr), gap
+	}
+	if err != nil {
+		return fmt.Sprintf("a %d-byte message in %d pieces %v came back whole, but then: %v", total, len(pieces), pieces, err), 0
+	}
+	return "", 0
+}
+
 // awaitRead waits, up to D, until the server has read everything sent on
 // c so far: its side of the connection is accepted and its receive queue
-// empty (sock_diag). A pause between pieces means something only from
-// there: a server slow to start reading (a fork-model child still starting,
-// on a loaded machine) would find every piece waiting at its first read,
-// and a single read would pass for a whole message. Where the kernel does
-// not show the connection (another network namespace) it returns at once.
-func (ck *checker) awaitRead(c *conn) {
+// empty (sock_diag). It returns the earliest the read can have happened:
+// when the queue was last seen still holding data (or since, when it
+// never was). A pause means something only from there: a server slow to
+// start reading (a fork-model child still starting, on a loaded machine)
+// would find every piece waiting at its first read, and a single read
+// would pass for a whole message. Where the kernel does not show the
+// connection (another network namespace) it returns at once.
+func (ck *checker) awaitRead(c *conn, since time.Time) time.Time {
 	server, client := c.c.RemoteAddr().(*net.TCPAddr), c.c.LocalAddr().(*net.TCPAddr)
-	ck.poll(ck.o.d(), func() bool {
+	read := since
+	ck.poll(ck.dl.D, func() bool {
+		before := time.Now()
 		queued, accepted, found, err := proc.ReceiveQueue(server, client)
-		return err != nil || !found || (accepted && queued == 0)
+		done := err != nil || !found || (accepted && queued == 0)
+		if !done {
+			read = before
+		}
+		return done
 	})
+	return read
 }
 
 func firstPieceHint(n int, pieces []int) string {

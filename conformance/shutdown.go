@@ -14,13 +14,13 @@ import (
 )
 
 func init() {
-	register("SHUT-1", check{applies: needsRestart, run: func(ck *checker) { ck.shutdown(ck.o.scale(500*time.Millisecond), true).judgeNewConn(ck) }})
-	register("SHUT-2", check{applies: needsRestart, run: func(ck *checker) { ck.shutdown(ck.o.d(), false).judgeRefused(ck) }})
-	register("SHUT-3", check{applies: needsRestart, run: func(ck *checker) { ck.shutdown(0, false).judgeInFlight(ck) }})
-	register("SHUT-4", check{applies: needsRestart, run: func(ck *checker) { ck.shutdown(0, false).judgeStopped(ck) }})
-	register("SHUT-5", check{applies: onlyCommand, run: func(ck *checker) { ck.shutdown(0, false).judgeStatus(ck) }})
-	register("SHUT-6", check{applies: onlyInProcess, run: func(ck *checker) { ck.shutdown(0, false).judgeReturns(ck) }})
-	register("SHUT-7", check{applies: needsRestart, run: func(ck *checker) { ck.shutdown(0, false).judgeOrphans(ck) }})
+	register("SHUT-1", check{applies: needsRestart, ends: true, run: func(ck *checker) { ck.shutdown(ck.dl.D/4, true).judgeNewConn(ck) }})
+	register("SHUT-2", check{applies: needsRestart, ends: true, run: func(ck *checker) { ck.shutdown(ck.dl.D, false).judgeRefused(ck) }})
+	register("SHUT-3", check{applies: needsRestart, ends: true, run: func(ck *checker) { ck.shutdown(0, false).judgeInFlight(ck) }})
+	register("SHUT-4", check{applies: needsRestart, ends: true, run: func(ck *checker) { ck.shutdown(0, false).judgeStopped(ck) }})
+	register("SHUT-5", check{applies: onlyCommand, ends: true, run: func(ck *checker) { ck.shutdown(0, false).judgeStatus(ck) }})
+	register("SHUT-6", check{applies: onlyInProcess, ends: true, run: func(ck *checker) { ck.shutdown(0, false).judgeReturns(ck) }})
+	register("SHUT-7", check{applies: needsRestart, ends: true, run: func(ck *checker) { ck.shutdown(0, false).judgeOrphans(ck) }})
 }
 
 func needsRestart(ck *checker) string {
@@ -80,7 +80,7 @@ func (ck *checker) shutdown(listenWait time.Duration, probe bool) *shutdownObs {
 	if in.srv != nil {
 		obs.how = "Shutdown"
 		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), ck.o.scale(5*time.Second))
+			ctx, cancel := context.WithTimeout(context.Background(), ck.dl.stop)
 			defer cancel()
 			shutdownDone <- in.srv.Shutdown(ctx)
 		}()
@@ -99,7 +99,7 @@ func (ck *checker) shutdown(listenWait time.Duration, probe bool) *shutdownObs {
 		// the server process has closed its own listener, the sign that
 		// it took SIGTERM (D at most): on a loaded machine a server may
 		// take a while to, and would serve a probe sent before.
-		ck.poll(ck.o.d(), func() bool {
+		ck.poll(ck.dl.D, func() bool {
 			pids, err := proc.ListenerPIDs(in.port)
 			return err != nil || !slices.Contains(pids, in.pid)
 		})
@@ -114,7 +114,7 @@ func (ck *checker) shutdown(listenWait time.Duration, probe bool) *shutdownObs {
 	inFlight.close()
 
 	// SHUT-4..7: the server stops, and nothing of it remains.
-	bound := ck.o.scale(5 * time.Second)
+	bound := ck.dl.stop
 	t0 := time.Now()
 	if in.srv != nil {
 		select {
@@ -174,7 +174,7 @@ func (ck *checker) probeNewConn() error {
 	}
 	defer c.close()
 	msg := []byte("after shutdown")
-	c.d = ck.o.scale(500 * time.Millisecond)
+	c.d = ck.dl.D / 4
 	if err := c.write(msg); err != nil {
 		return err
 	}
@@ -199,7 +199,7 @@ func (o *shutdownObs) judgeNewConn(ck *checker) {
 
 func (o *shutdownObs) judgeRefused(ck *checker) {
 	if o.stillListen {
-		ck.Fatalf("after %s the port still listened %v later, while a connection was in flight: a process of the server keeps the listening socket", o.how, ck.o.d())
+		ck.Fatalf("after %s the port still listened %v later, while a connection was in flight: a process of the server keeps the listening socket", o.how, ck.dl.D)
 	}
 }
 

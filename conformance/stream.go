@@ -166,9 +166,6 @@ func (e *echoConn) settle(t echo.Template, wait time.Duration) error {
 	return nil
 }
 
-// allowance is the time a transfer of n bytes may take on top of D.
-func allowance(n int) time.Duration { return time.Duration(n>>20) * 250 * time.Millisecond }
-
 // testStreamModel tests that every connection, among several open at once
 // and driven by arbitrary writes, half-closes and resets, receives the
 // prefix and exactly the bytes it sent (STREAM-1). rapid shrinks a failure
@@ -178,7 +175,8 @@ func allowance(n int) time.Duration { return time.Duration(n>>20) * 250 * time.M
 // place, with a message that depends on the data, not on timing.
 func testStreamModel(ck *checker) {
 	tmpl := ck.o.prefix
-	rapid.Check(ck, func(t *rapid.T) {
+	streamBoundaries(ck)
+	ck.property(func(t *rapid.T) {
 		ck.tr.reset()
 		var open []*echoConn
 		var failure error
@@ -209,8 +207,8 @@ func testStreamModel(ck *checker) {
 				return
 			}
 			_, sent, _ := e.snapshot()
-			if err := e.waitEcho(tmpl, ck.o.d()+allowance(len(sent))); err == nil {
-				err = e.settle(tmpl, ck.o.scale(100*time.Millisecond))
+			if err := e.waitEcho(tmpl, ck.dl.transfer(len(sent))); err == nil {
+				err = e.settle(tmpl, ck.dl.settle)
 				if err != nil {
 					fail(fmt.Errorf("%v (sent %d bytes on it)", err, len(sent)))
 				}
@@ -220,7 +218,7 @@ func testStreamModel(ck *checker) {
 			// came back, whatever the timing.
 			select {
 			case <-e.done:
-			case <-time.After(ck.o.d()):
+			case <-time.After(ck.dl.D):
 			}
 			got, _, _ := e.snapshot()
 			_, verr := verifyReply(tmpl, got, sent)
@@ -291,7 +289,7 @@ func testStreamInteractive(ck *checker) {
 		if err := e.send(seeded(uint64(i), n)); err != nil {
 			ck.Fatal(err)
 		}
-		if err := e.waitEcho(ck.o.prefix, ck.o.d()); err != nil {
+		if err := e.waitEcho(ck.o.prefix, ck.dl.D); err != nil {
 			ck.Fatalf("a write of %d bytes did not come back while the connection stayed open: %v", n, err)
 		}
 	}
@@ -328,18 +326,26 @@ func testStreamHalfClose(ck *checker) {
 func testStreamFullDuplex(ck *checker) {
 	sizes := []int{1 << 20, 8 << 20}
 	errs := make(chan error, len(sizes))
-	for i, n := range sizes {
+	// Both connections open before either sends: the transfers overlap,
+	// whatever the scheduler does.
+	es := make([]*echoConn, len(sizes))
+	for i := range sizes {
 		e, err := ck.openEcho()
 		if err != nil {
 			ck.Fatal(err)
 		}
+		es[i] = e
+	}
+	for i, n := range sizes {
+		e := es[i]
 		go func() {
 			defer func() { e.close(); <-e.done }()
 			data := seeded(uint64(i+1), n)
 			chunk := 1 << (10 + 2*i) // 1 KiB writes on one, 4 KiB... on the other
 			for off := 0; off < n; off += chunk {
 				if err := e.send(data[off:min(off+chunk, n)]); err != nil {
-					errs <- fmt.Errorf("%v, with %d of %d bytes sent and %d echoed", err, off, n, len(e.got))
+					got, _, _ := e.snapshot()
+					errs <- fmt.Errorf("%v, with %d of %d bytes sent and %d echoed", err, off, n, len(got))
 					return
 				}
 				chunk = min(chunk*2, 256<<10)
@@ -348,12 +354,85 @@ func testStreamFullDuplex(ck *checker) {
 				errs <- err
 				return
 			}
-			errs <- e.waitEcho(ck.o.prefix, ck.o.d()+allowance(n))
+			errs <- e.waitEcho(ck.o.prefix, ck.dl.transfer(n))
 		}()
 	}
 	for range sizes {
 		if err := <-errs; err != nil {
 			ck.Errorf("full-duplex transfer: %v", err)
 		}
+	}
+}
+
+// boundaryData is n bytes to send: every byte value first (0x00 to 0xff),
+// then pseudo-random bytes, so that a lost, altered or moved block shows.
+func boundaryData(n int) []byte {
+	b := seeded(uint64(n), n)
+	for i := range min(n, 256) {
+		b[i] = byte(i)
+	}
+	return b
+}
+
+// boundarySizes are the sizes a byte-losing server is most likely to trip
+// over: 1, 2, 3 and each power of two from 4 to max with its neighbours.
+func boundarySizes(max int) []int {
+	sizes := []int{1, 2, 3}
+	for p := 4; p <= max; p <<= 1 {
+		for _, n := range []int{p - 1, p, p + 1} {
+			if n > sizes[len(sizes)-1] && n <= max {
+				sizes = append(sizes, n)
+			}
+		}
+	}
+	return sizes
+}
+
+// streamBoundaries runs STREAM-1's fixed cases before its random ones, so
+// that a server that drops, duplicates, reorders or alters bytes fails in
+// every run, not in the runs whose draws reach the fault: each boundary
+// size in one write, smallest first (the first failure is the minimal
+// counterexample), then a message cut into writes of every size class.
+func streamBoundaries(ck *checker) {
+	one := func(data []byte, chunk int) {
+		e, err := ck.openEcho()
+		if err != nil {
+			ck.Fatal(err)
+		}
+		defer func() { e.close(); <-e.done }()
+		for off := 0; off < len(data); off += chunk {
+			if err := e.send(data[off:min(off+chunk, len(data))]); err != nil {
+				ck.Fatalf("conn %d, %d bytes sent in all (writes of %d bytes): %v", e.id, len(data), chunk, err)
+			}
+		}
+		if err := e.halfClose(); err != nil {
+			ck.Fatal(err)
+		}
+		if e.waitEcho(ck.o.prefix, ck.dl.transfer(len(data))) == nil {
+			_ = e.settle(ck.o.prefix, ck.dl.settle)
+		} else {
+			// Wait for the end, so that the message reports what finally
+			// came back, whatever the timing.
+			select {
+			case <-e.done:
+			case <-time.After(ck.dl.D):
+			}
+		}
+		got, _, _ := e.snapshot()
+		_, err = verifyReply(ck.o.prefix, got, data)
+		if err != nil {
+			how := "in one write"
+			if chunk < len(data) {
+				how = fmt.Sprintf("in writes of %d bytes", chunk)
+			}
+			ck.Fatalf("conn %d, %d bytes sent in all: %v\n(a fixed case: the bytes %s, then a half-close)", e.id, len(data), err, how)
+		}
+	}
+	for _, n := range boundarySizes(8 << 20) {
+		one(boundaryData(n), n)
+	}
+	for c := 1; c <= 256<<10; c <<= 1 {
+		n := min(max(4*c+1, 8193), 1<<20+1)
+		one(boundaryData(n), c)
 	}
 }
