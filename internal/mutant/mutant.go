@@ -64,7 +64,8 @@ type Knobs struct {
 
 	// Robustness and leaks.
 	CrashOnReset  bool // the server exits when a client resets its connection
-	CrashOnEmpty  bool // the server exits when a client half-closes or closes without sending a byte
+	CrashOnEmpty  bool // the server exits when a client half-closes or closes without sending a byte (oneshot: a Go panic)
+	ExitAfterOne  bool // thread: the server exits (status 0) as soon as no connection is open, once it has served one
 	LeakFD        bool // a descriptor stays open per connection
 	LeakGoroutine bool // thread: a goroutine blocks forever per connection
 	LeakThread    bool // thread: an OS thread blocks forever per connection
@@ -156,10 +157,12 @@ var zoo = []Mutant{
 		Knobs: Knobs{PeekFirstByte: true}},
 
 	// Robustness and leaks.
-	{Name: "crash-on-reset", Doc: "the server exits when a client resets its connection", Models: thread, Protocols: stream,
+	{Name: "crash-on-reset", Doc: "the server exits when a client resets its connection", Models: thread, Protocols: both,
 		Knobs: Knobs{CrashOnReset: true}},
-	{Name: "crash-on-empty", Doc: "the server exits when a client closes without sending a byte (an unchecked empty read)", Models: thread, Protocols: stream,
+	{Name: "crash-on-empty", Doc: "the server exits when a client closes without sending a byte (an unchecked empty read; oneshot: a panic on the empty message)", Models: thread, Protocols: both,
 		Knobs: Knobs{CrashOnEmpty: true}},
+	{Name: "exit-after-one", Doc: "the server exits (status 0) once it has served its first connection and none is open (a session, not a service)", Models: thread, Protocols: both,
+		Knobs: Knobs{ExitAfterOne: true}},
 	{Name: "fd-leak", Doc: "one descriptor leaks per connection (thread: /dev/null opened; fork: the server keeps its copy of the socket)", Models: models, Protocols: stream,
 		Knobs: Knobs{LeakFD: true}},
 	{Name: "goroutine-leak", Doc: "thread: a goroutine per connection blocks forever", Models: thread, Protocols: stream,

@@ -13,12 +13,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/echoconform/echoconform/echo"
+	"github.com/echoconform/echoconform/internal/proc"
 )
 
 // envChild marks a fork-model child; its value is the encoded childConfig.
@@ -118,6 +120,7 @@ type server struct {
 	closing  chan struct{} // closed when shutdown starts
 	loopDone chan struct{} // closed when the accept loop returned
 	work     sync.WaitGroup
+	active   atomic.Int64  // connections accepted and not yet done
 	slots    chan struct{} // MaxConns
 	latest   connBox       // CrossTalk: the connection accepted last
 	never    chan struct{} // what leaked goroutines wait for: never closed
@@ -175,6 +178,7 @@ func (s *server) serve(ln *net.TCPListener) error {
 			s.latest.set(c)
 		}
 		s.work.Add(1)
+		s.active.Add(1)
 		run := func() {
 			defer s.work.Done()
 			defer s.release()
@@ -182,6 +186,9 @@ func (s *server) serve(ln *net.TCPListener) error {
 				s.spawn(c, first)
 			} else {
 				s.handle(c, first)
+			}
+			if s.active.Add(-1) == 0 && s.k.ExitAfterOne {
+				os.Exit(0)
 			}
 		}
 		if s.k.Serial {
@@ -260,6 +267,19 @@ func (s *server) handle(c *net.TCPConn, first []byte) {
 	if s.k.CrossTalk {
 		h.out = s.latest.get
 	}
+	if s.k.ExitAfterOne {
+		// Exit before the FIN: the kernel closes the listener first, so
+		// the client that sees this connection end finds the port closed.
+		h.lastWord = func() {
+			if s.active.Load() != 1 {
+				return
+			}
+			// A connection waiting in the backlog counts as open too.
+			if lns, err := proc.Listeners(s.ln.Addr().(*net.TCPAddr).Port); err == nil && len(lns) == 1 && lns[0].Queue == 0 {
+				os.Exit(0)
+			}
+		}
+	}
 	h.serve()
 }
 
@@ -307,6 +327,13 @@ func (s *server) spawn(c *net.TCPConn, first []byte) {
 			s.children = map[int]bool{}
 		}
 		s.children[cmd.Process.Pid] = true
+		select {
+		case <-s.closing:
+			// The shutdown signalled the children before this one was
+			// registered: it gets the signal here, under the same lock.
+			_ = syscall.Kill(cmd.Process.Pid, syscall.SIGTERM)
+		default:
+		}
 		s.mu.Unlock()
 		defer func() {
 			s.mu.Lock()
