@@ -101,7 +101,7 @@ func (ck *checker) leakRounds() *roundsObs {
 func (ck *checker) rounds() *roundsObs {
 	obs := &roundsObs{}
 	var ignore goleak.Option
-	if ck.target.kind == inProcess {
+	if ck.target.caps().serveResult {
 		ignore = goleak.IgnoreCurrent()
 	}
 	round := func() {

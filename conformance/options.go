@@ -9,24 +9,6 @@ import (
 	"github.com/echoconform/echoconform/echo"
 )
 
-// Model is the concurrency model a server declares (SPEC.md section 3).
-type Model string
-
-const (
-	ModelAny    Model = "any"    // check no model
-	ModelFork   Model = "fork"   // a child process per connection
-	ModelThread Model = "thread" // every connection inside the server process
-)
-
-// ParseModel parses "any", "fork" or "thread".
-func ParseModel(s string) (Model, error) {
-	switch m := Model(s); m {
-	case ModelAny, ModelFork, ModelThread:
-		return m, nil
-	}
-	return "", fmt.Errorf("unknown model %q (want fork, thread or any)", s)
-}
-
 // An Option configures a run: what the server declares to be (Expect*)
 // and how the harness runs (the rest).
 type Option func(*options) error

@@ -3,10 +3,8 @@ package conformance
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/echoconform/echoconform/echo"
@@ -23,17 +21,7 @@ func init() {
 func always(*checker) string { return "" }
 
 // needsProcess applies when the server's process can be read in /proc.
-func needsProcess(ck *checker) string {
-	if ck.target.kind != address {
-		return ""
-	}
-	_, p, _ := net.SplitHostPort(ck.target.addr)
-	port, _ := strconv.Atoi(p)
-	if pids, _ := proc.ListenerPIDs(port); len(pids) == 0 {
-		return "the listener of " + ck.target.addr + " is not a process on this machine"
-	}
-	return ""
-}
+func needsProcess(ck *checker) string { return ck.target.caps().process() }
 
 func needs(field string) func(*checker) string {
 	return func(ck *checker) string {
@@ -185,14 +173,8 @@ func testPrefixPID(ck *checker) {
 		if err != nil {
 			ck.Fatal(err)
 		}
-		switch isChild := slices.Contains(kids, v.PID); {
-		case ck.o.model == ModelThread && v.PID != server:
-			ck.Fatalf("conn %d: {pid} is %d, want the server process %d (model thread)%s", c.id, v.PID, server, whoIs(v.PID, server))
-		case ck.o.model == ModelFork && !isChild:
-			ck.Fatalf("conn %d: {pid} is %d, want a child of the server %d that was alive while the connection was open; its children were %v%s",
-				c.id, v.PID, server, kids, whoIs(v.PID, server))
-		case ck.o.model == ModelAny && v.PID != server && !isChild:
-			ck.Fatalf("conn %d: {pid} is %d, neither the server %d nor one of its children %v%s", c.id, v.PID, server, kids, whoIs(v.PID, server))
+		if why := ck.o.model.handlerProblem(v.PID, server, kids); why != "" {
+			ck.Fatalf("conn %d: %s%s", c.id, why, whoIs(v.PID, server))
 		}
 		if j, dup := seen[v.PID]; dup && v.PID != server {
 			ck.Fatalf("conns %d and %d, open at once, both name child %d in {pid}: each connection's child is its own", j, c.id, v.PID)
@@ -230,17 +212,7 @@ func testPrefixPPID(ck *checker) {
 		}
 		// The declared model decides; with model any, {pid} (when the
 		// template has it) tells a forked child from the server itself.
-		want := []int{server, info.PPID}
-		switch {
-		case ck.o.model == ModelFork:
-			want = []int{server}
-		case ck.o.model == ModelThread:
-			want = []int{info.PPID}
-		case v.PID >= 0 && v.PID != server:
-			want = []int{server}
-		case v.PID == server:
-			want = []int{info.PPID}
-		}
+		want := ck.o.model.parentPIDs(v.PID, server, info.PPID)
 		if !slices.Contains(want, v.PPID) {
 			ck.Fatalf("{ppid} is %d, want %v (server %d, its parent %d, model %s)%s", v.PPID, want, server, info.PPID, ck.o.model, whoIs(v.PPID, server))
 		}

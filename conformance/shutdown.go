@@ -24,21 +24,21 @@ func init() {
 }
 
 func needsRestart(ck *checker) string {
-	if ck.target.kind == address {
+	if !ck.target.caps().restart {
 		return "the harness cannot stop a server it did not start (address target)"
 	}
 	return ""
 }
 
 func onlyCommand(ck *checker) string {
-	if ck.target.kind != command {
+	if !ck.target.caps().exitStatus {
 		return "exit status applies to a command"
 	}
 	return ""
 }
 
 func onlyInProcess(ck *checker) string {
-	if ck.target.kind != inProcess {
+	if !ck.target.caps().serveResult {
 		return "Serve and Shutdown results apply to an in-process server"
 	}
 	return ""

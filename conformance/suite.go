@@ -237,7 +237,7 @@ func (ck *checker) server() *instance {
 		runtime.Goexit()
 	}
 	if ck.in == nil {
-		in, err := ck.target.start(ck.ctx, ck.o)
+		in, err := ck.target.kind.start(ck.ctx, ck.o)
 		if err != nil {
 			ck.mu.Unlock()
 			ck.rec.harnessError(err)

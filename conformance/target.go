@@ -23,61 +23,37 @@ import (
 // never listened: the harness could not run, the server was not checked.
 var ErrNotReady = errors.New("server not ready")
 
-type targetKind int
-
-const (
-	inProcess targetKind = iota
-	command
-	address
-)
-
 // A Target yields fresh servers to check: a Go server in this process, a
 // command that starts a server in any language, or the address of a server
 // someone else runs.
-type Target struct {
-	kind      targetKind
-	name      string
-	newServer func() echo.Server
-	argv      []string
-	addr      string
+type Target struct{ kind serverKind }
+
+// serverKind is one way of having a server to check; each lives in a file
+// of its own (target_inprocess.go, target_command.go, target_address.go),
+// and the checks ask only for its capabilities.
+type serverKind interface {
+	String() string
+	caps() capabilities
+	start(ctx context.Context, o *options) (*instance, error)
 }
 
-// InProcess returns a target that runs newServer() in this process, on a
-// fresh loopback listener for every check.
-func InProcess(name string, newServer func() echo.Server) Target {
-	return Target{kind: inProcess, name: name, newServer: newServer}
-}
-
-// Command returns a target that runs argv for every check that needs a
-// fresh server. In each argument "{port}" becomes a free port on 127.0.0.1
-// and "{addr}" becomes 127.0.0.1:PORT; the environment carries PORT too.
-// The server is ready when that port listens; it is stopped with SIGTERM,
-// and its whole process tree is killed and reaped afterwards.
-func Command(argv ...string) Target {
-	return Target{kind: command, name: strings.Join(argv, " "), argv: argv}
-}
-
-// Address returns a target for a server that is already running at addr.
-// Checks that need to stop or restart the server are skipped; checks that
-// need its process run when the listener is a process on this machine.
-func Address(addr string) Target {
-	return Target{kind: address, name: addr, addr: addr}
+// capabilities are what the harness can do with a kind of server; a
+// check's applies asks them, never which kind it is.
+type capabilities struct {
+	restart     bool // the harness starts and stops it (SHUT)
+	exitStatus  bool // it is a command whose exit the harness sees (SHUT-5)
+	serveResult bool // in this process: Serve's and Shutdown's results, goroutines (SHUT-6, LEAK-4)
+	// process says why the server's processes cannot be read, or "".
+	process func() string
 }
 
 // String describes the target for reports.
-func (t Target) String() string {
-	switch t.kind {
-	case inProcess:
-		return "in-process " + t.name
-	case command:
-		return "command " + t.name
-	}
-	return "address " + t.name
-}
+func (t Target) String() string { return t.kind.String() }
+
+func (t Target) caps() capabilities { return t.kind.caps() }
 
 // instance is one running server.
 type instance struct {
-	t    Target
 	o    *options
 	addr string
 	port int
@@ -148,48 +124,7 @@ func (in *instance) death() string {
 	return fmt.Sprintf("the server process %d ended", in.pid)
 }
 
-var subreaper sync.Once
-
-func (t Target) start(ctx context.Context, o *options) (*instance, error) {
-	in := &instance{t: t, o: o}
-	switch t.kind {
-	case inProcess:
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrNotReady, err)
-		}
-		in.addr, in.port, in.pid = ln.Addr().String(), ln.Addr().(*net.TCPAddr).Port, os.Getpid()
-		in.srv = t.newServer()
-		in.served = make(chan struct{})
-		in.dead = in.served
-		go func() { in.serveErr = in.srv.Serve(ln); close(in.served) }()
-		return in, nil
-	case address:
-		host, p, err := net.SplitHostPort(t.addr)
-		if err != nil {
-			return nil, fmt.Errorf("%w: bad address %q: %v", ErrNotReady, t.addr, err)
-		}
-		in.addr = t.addr
-		in.port, _ = strconv.Atoi(p)
-		if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
-			if pids, _ := proc.ListenerPIDs(in.port); len(pids) > 0 {
-				in.pid = pids[0]
-			}
-		}
-		c, err := net.DialTimeout("tcp", t.addr, o.d())
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrNotReady, err)
-		}
-		c.Close()
-		if in.pid != 0 {
-			in.watchPID()
-		}
-		return in, nil
-	}
-	return in, in.startCommand(ctx)
-}
-
-func (in *instance) startCommand(ctx context.Context) error {
+func (in *instance) startCommand(ctx context.Context, argv []string) error {
 	// The harness adopts the orphans of the servers it starts, so that it
 	// can see them, count them against the server and reap them.
 	subreaper.Do(func() { _ = proc.SetChildSubreaper() })
@@ -198,7 +133,7 @@ func (in *instance) startCommand(ctx context.Context) error {
 		return fmt.Errorf("%w: %v", ErrNotReady, err)
 	}
 	in.port, in.addr = port, net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	argv := expandArgs(in.t.argv, port)
+	argv = expandArgs(argv, port)
 	in.output = newTail(64 << 10)
 	in.exited, in.waited = make(chan struct{}), make(chan struct{})
 	env := append(os.Environ(), "PORT="+strconv.Itoa(port))

@@ -1,0 +1,30 @@
+package conformance
+
+import (
+	"context"
+	"strings"
+	"sync"
+)
+
+// Command returns a target that runs argv for every check that needs a
+// fresh server. In each argument "{port}" becomes a free port on 127.0.0.1
+// and "{addr}" becomes 127.0.0.1:PORT; the environment carries PORT too.
+// The server is ready when that port listens (a command that daemonizes is
+// followed to the descendant that does); it is stopped with SIGTERM, and
+// its whole process tree is killed and reaped afterwards.
+func Command(argv ...string) Target { return Target{commandKind{argv}} }
+
+type commandKind struct{ argv []string }
+
+func (k commandKind) String() string { return "command " + strings.Join(k.argv, " ") }
+
+func (commandKind) caps() capabilities {
+	return capabilities{restart: true, exitStatus: true, process: func() string { return "" }}
+}
+
+var subreaper sync.Once
+
+func (k commandKind) start(ctx context.Context, o *options) (*instance, error) {
+	in := &instance{o: o}
+	return in, in.startCommand(ctx, k.argv)
+}
