@@ -71,7 +71,7 @@ type Knobs struct {
 	LeakThread    bool // thread: an OS thread blocks forever per connection
 	Zombies       bool // fork: children are waited for but never reaped
 	Orphans       bool // fork: each child leaves a helper behind that ignores SIGTERM and lives 60 s
-	ChildLinger   bool // fork: a child lives on after its connection, until the server's shutdown signals it
+	ChildLinger   bool // fork: a child lives on after its connection, until the server's shutdown closes a pipe it waits on
 	ChildListener bool // fork: children inherit the listening socket
 	Backlog       int  // the listen backlog (0: the system's maximum)
 
@@ -171,7 +171,7 @@ var zoo = []Mutant{
 		Knobs: Knobs{LeakThread: true}},
 	{Name: "zombies", Doc: "fork: the server waits for its children to exit but never reaps them", Models: fork, Protocols: stream,
 		Knobs: Knobs{Zombies: true}},
-	{Name: "children-linger", Doc: "fork: a child lives on after its connection closed, until the server shuts down and signals it", Models: fork, Protocols: stream,
+	{Name: "children-linger", Doc: "fork: a child lives on after its connection closed, until the server shuts down (it closes a pipe the children wait on)", Models: fork, Protocols: stream,
 		Knobs: Knobs{ChildLinger: true}},
 	{Name: "child-keeps-listener", Doc: "fork: children inherit the listening socket (Python's ForkingMixIn), so the port outlives the server's shutdown while they run", Models: fork, Protocols: stream,
 		Knobs: Knobs{ChildListener: true}},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -125,10 +126,13 @@ type server struct {
 	latest   connBox       // CrossTalk: the connection accepted last
 	never    chan struct{} // what leaked goroutines wait for: never closed
 
-	mu       sync.Mutex
-	leaked   []any        // leaked descriptors, kept reachable so that no finalizer closes them
-	children map[int]bool // fork: live children (ChildLinger)
-	ln       *net.TCPListener
+	mu     sync.Mutex
+	leaked []any // leaked descriptors, kept reachable so that no finalizer closes them
+	// ChildLinger: children inherit the read end and linger until the
+	// shutdown closes the write end (no signal a child could miss while
+	// it starts).
+	lingerR, lingerW *os.File
+	ln               *net.TCPListener
 }
 
 func newServer(m Mutant, model string, cfg echo.Config) *server {
@@ -136,6 +140,12 @@ func newServer(m Mutant, model string, cfg echo.Config) *server {
 		closing: make(chan struct{}), loopDone: make(chan struct{}), never: make(chan struct{})}
 	if s.k.MaxConns > 0 {
 		s.slots = make(chan struct{}, s.k.MaxConns)
+	}
+	if s.k.ChildLinger {
+		var err error
+		if s.lingerR, s.lingerW, err = os.Pipe(); err != nil {
+			panic(err)
+		}
 	}
 	return s
 }
@@ -216,11 +226,7 @@ func (s *server) shutdown(ln *net.TCPListener) {
 	}
 	<-s.loopDone
 	if s.k.ChildLinger {
-		s.mu.Lock()
-		for pid := range s.children {
-			_ = syscall.Kill(pid, syscall.SIGTERM)
-		}
-		s.mu.Unlock()
+		s.lingerW.Close() // every lingering child, and any still to come, sees EOF
 	}
 	s.work.Wait()
 	ln.Close()
@@ -297,6 +303,9 @@ func (s *server) spawn(c *net.TCPConn, first []byte) {
 		return
 	}
 	files := []*os.File{f}
+	if s.k.ChildLinger {
+		files = append(files, s.lingerR) // descriptor 4
+	}
 	if s.k.ChildListener {
 		s.mu.Lock()
 		lf, err := s.ln.File()
@@ -320,26 +329,6 @@ func (s *server) spawn(c *net.TCPConn, first []byte) {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "mutant %s: %v\n", s.m.Name, err)
 		return
-	}
-	if s.k.ChildLinger {
-		s.mu.Lock()
-		if s.children == nil {
-			s.children = map[int]bool{}
-		}
-		s.children[cmd.Process.Pid] = true
-		select {
-		case <-s.closing:
-			// The shutdown signalled the children before this one was
-			// registered: it gets the signal here, under the same lock.
-			_ = syscall.Kill(cmd.Process.Pid, syscall.SIGTERM)
-		default:
-		}
-		s.mu.Unlock()
-		defer func() {
-			s.mu.Lock()
-			delete(s.children, cmd.Process.Pid)
-			s.mu.Unlock()
-		}()
 	}
 	if s.k.Zombies {
 		// Wait for the exit, but leave the child unreaped.
@@ -411,19 +400,14 @@ func runChild(v string) int {
 		fmt.Fprintf(os.Stderr, "mutant child: descriptor 3 is not a connection: %v\n", err)
 		return 2
 	}
-	var term chan os.Signal
-	if m.Knobs.ChildLinger {
-		term = make(chan os.Signal, 1)
-		signal.Notify(term, syscall.SIGTERM)
-	}
 	h := &handler{c: nc.(*net.TCPConn), cfg: cfg, k: m.Knobs, pid: os.Getpid(), ppid: os.Getppid(), first: cc.first}
 	h.serve()
-	if term != nil {
-		// The connection is done; the child is not.
-		select {
-		case <-term:
-		case <-time.After(60 * time.Second):
-		}
+	if m.Knobs.ChildLinger {
+		// The connection is done; the child is not, until the server's
+		// shutdown closes the pipe (or a minute passes).
+		linger := os.NewFile(4, "linger")
+		_ = linger.SetReadDeadline(time.Now().Add(60 * time.Second))
+		_, _ = io.Copy(io.Discard, linger)
 	}
 	if m.Knobs.Orphans {
 		// A helper that outlives its parent and ignores SIGTERM (an ignored
