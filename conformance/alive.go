@@ -6,10 +6,15 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/echoconform/echoconform/internal/proc"
 )
+
+func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
 
 // A server that dies of something a check did (an empty message, a reset,
 // a long line) must not pass because the check happened not to look
@@ -57,6 +62,28 @@ func (ck *checker) died() string {
 	return ck.death
 }
 
+// diedOf says how the server died, once something went wrong: a client
+// sees a dead server's sockets close a moment before the kernel reports
+// the process gone, so it waits for that report, briefly (D/20), and ends
+// at once when it comes.
+func (ck *checker) diedOf() string {
+	if d := ck.died(); d != "" {
+		return d
+	}
+	ck.mu.Lock()
+	in := ck.in
+	ck.mu.Unlock()
+	if in == nil || in.dead == nil || ck.ends || in.stopping.Load() {
+		return ""
+	}
+	select {
+	case <-in.dead:
+		return fmt.Sprintf("the server died during this check: %s, after %s", in.death(), ck.tr.lastStep())
+	case <-time.After(ck.dl.settle):
+		return ""
+	}
+}
+
 // stopped is why the check must stop, or nil.
 func (ck *checker) stopped() error {
 	if ck.ctx.Err() == nil {
@@ -80,9 +107,13 @@ func (a *aliveLog) after(ck *checker, in *instance) {
 	}
 	why := ck.died()
 	if why == "" {
-		why = ck.serves(in)
-		if why != "" {
-			why = fmt.Sprintf("once the check was over (its last step: %s), %s", ck.tr.lastStep(), why)
+		if problem := ck.serves(in); problem != "" {
+			select {
+			case <-in.deadOrNil():
+				why = fmt.Sprintf("the server died of this check (it was dead once the check was over): %s, after %s", in.death(), ck.tr.lastStep())
+			default:
+				why = fmt.Sprintf("once the check was over (its last step: %s), %s", ck.tr.lastStep(), problem)
+			}
 		}
 	}
 	a.mu.Lock()
@@ -99,9 +130,11 @@ func (a *aliveLog) report() (checked, deaths []string) {
 	return append([]string(nil), a.checked...), append([]string(nil), a.deaths...)
 }
 
-// serves says what is wrong when the server is dead or does not answer a
-// fresh connection within D, or "". Any reply counts: whether it is the
-// right one is the other checks' business.
+// serves says what is wrong when the server is dead or neither answers nor
+// accepts a fresh connection within D, or "". Any reply counts: whether it
+// is the right one is the other checks' business; and a server that
+// accepted the connection (sock_diag) is serving, however slow the
+// process that will answer it (a fork-model child on a loaded machine).
 func (ck *checker) serves(in *instance) string {
 	select {
 	case <-in.deadOrNil():
@@ -121,6 +154,12 @@ func (ck *checker) serves(in *instance) string {
 	_ = c.(*net.TCPConn).CloseWrite()
 	buf := make([]byte, 4096)
 	n, err := io.ReadAtLeast(c, buf, 1)
+	if n == 0 && isTimeout(err) {
+		ino, _ := proc.SocketInode(c.RemoteAddr().(*net.TCPAddr), c.LocalAddr().(*net.TCPAddr))
+		if ino != 0 {
+			return "" // accepted: the server serves it
+		}
+	}
 	if n == 0 {
 		select {
 		case <-in.deadOrNil():

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 
 	"go.uber.org/goleak"
@@ -83,10 +84,17 @@ func (ck *checker) leakRounds() *roundsObs {
 	// leave the other LEAK checks waiting for the lock.
 	defer c.mu.Unlock()
 	if c.obs == nil {
-		// Until the rounds complete, what the others see is that they
-		// ended early, in this check.
-		c.obs = &roundsObs{failed: fmt.Errorf("they ended early in %s, which failed", ck.req.ID)}
+		// A reading that ends this check ends the rounds: the other LEAK
+		// checks then see why, the server's death first.
+		complete := false
+		defer func() {
+			if !complete {
+				why := strings.TrimSpace(ck.diedOf() + "\n" + ck.rec.lastError())
+				c.obs = &roundsObs{failed: fmt.Errorf("they ended in %s: %s", ck.req.ID, why)}
+			}
+		}()
 		c.obs = ck.rounds()
+		complete = true
 	}
 	obs := c.obs
 	if obs.failed != nil {
@@ -145,6 +153,11 @@ func (ck *checker) rounds() *roundsObs {
 	for i := 0; i < leakRounds && obs.failed == nil; i++ {
 		round()
 		obs.after = append(obs.after, atRest())
+	}
+	if obs.failed != nil {
+		if why := ck.diedOf(); why != "" {
+			obs.failed = fmt.Errorf("%s: %w", why, obs.failed)
+		}
 	}
 	if in := ck.server(); in.srv != nil && obs.failed == nil {
 		in.stopping.Store(true) // goleak looks after Shutdown

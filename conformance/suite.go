@@ -391,7 +391,7 @@ func runOne(ctx context.Context, target Target, o *options, req Requirement, nam
 	case rec.failed:
 		res.Verdict = Fail
 		res.Message, res.Counterexample = rec.failure()
-		if why := ck.died(); why != "" {
+		if why := ck.diedOf(); why != "" {
 			res.Message = why + "\n" + res.Message
 		}
 		if m := seedRE.FindStringSubmatch(res.Message); m != nil {
@@ -469,6 +469,16 @@ func (r *recorder) SkipNow() {
 	r.skipped = true
 	r.mu.Unlock()
 	runtime.Goexit()
+}
+
+// lastError is the last failure recorded, or "".
+func (r *recorder) lastError() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.errs) == 0 {
+		return ""
+	}
+	return r.errs[len(r.errs)-1]
 }
 
 func (r *recorder) harnessError(err error) {

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -28,7 +29,9 @@ func TestMain(m *testing.M) {
 	conformance.Init()
 	switch {
 	case len(os.Args) == 3 && os.Args[1] == "-broken-echo":
-		os.Exit(brokenEcho(os.Args[2]))
+		os.Exit(brokenEcho(os.Args[2], false))
+	case len(os.Args) == 3 && os.Args[1] == "-broken-echo-overlap":
+		os.Exit(brokenEcho(os.Args[2], true))
 	case len(os.Args) == 4 && os.Args[1] == "-hostile":
 		os.Exit(hostile(os.Args[2], os.Args[3]))
 	case len(os.Args) > 1 && os.Args[1] == "-cli":
@@ -39,8 +42,12 @@ func TestMain(m *testing.M) {
 }
 
 // brokenEcho is a stream echo server that drops the third byte of every
-// connection: the failing server of the report tests.
-func brokenEcho(addr string) int {
+// connection: the failing server of the report tests. With overlap it
+// drops it only on a connection accepted while another one is open, a
+// fault that STREAM-1's fixed cases (one connection at a time) do not
+// reach and its random cases do: the report then has a seed and a
+// shrunk counterexample.
+func brokenEcho(addr string, overlap bool) int {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return 1
@@ -51,11 +58,13 @@ func brokenEcho(addr string) int {
 		<-sig
 		os.Exit(0)
 	}()
+	var open atomic.Int32 // connections accepted and not yet answered in full
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			return 1
 		}
+		drop := open.Add(1) > 1 || !overlap
 		go func() {
 			defer c.Close()
 			buf := make([]byte, 64<<10)
@@ -63,11 +72,14 @@ func brokenEcho(addr string) int {
 			for {
 				n, err := c.Read(buf)
 				out := buf[:n]
-				if off <= 2 && off+n > 2 {
+				if drop && off <= 2 && off+n > 2 {
 					out = append(append([]byte{}, buf[:2-off]...), buf[3-off:n]...)
 				}
 				off += n
 				if _, werr := c.Write(out); werr != nil || err != nil {
+					// Not open any more before the client can see the
+					// EOF: its next connection is not an overlap.
+					open.Add(-1)
 					c.(*net.TCPConn).CloseWrite()
 					return
 				}
@@ -95,15 +107,22 @@ func progressFree(stderr string) []string {
 }
 
 func TestNoArgumentsChecksTheReferences(t *testing.T) {
-	code, stdout, stderr := runCLI(t)
+	// Under -race the references are instrumented too: deadlines doubled.
+	args := []string{"-time-scale", raceTimeScale}
+	if testing.Short() {
+		// One check of each kind, on the four references; left out under
+		// -short: STREAM-1 and ONESHOT-1's property runs, CONC-2..4,
+		// ROBUST, SHUT-1..3 and 5..7, LEAK (a minute and more in all).
+		args = append(args, "-run", "STREAM-[23]|ONESHOT-[25]|PREFIX-2|MODEL|CONC-1|SHUT-4|ALIVE")
+	}
+	code, stdout, stderr := runCLI(t, args...)
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
 	for _, want := range []string{"threading reference (protocol stream", "forking reference (protocol stream",
 		"threading reference (protocol oneshot", "forking reference (protocol oneshot"} {
 		require.Contains(t, stdout, want)
 	}
-	// Exit 0 is the contract (every MUST); the timing SHOULDs (CONC-4's
-	// 0.5 s burst) can miss on a loaded machine under -race, so they are
-	// logged, not asserted here.
+	// Exit 0 is the contract (every MUST); the SHOULDs are logged, not
+	// asserted here.
 	require.Equal(t, 4, strings.Count(stdout, " 0 failed, "), stdout)
 	if n := strings.Count(stdout, " 0 warned (SHOULD),"); n != 4 {
 		t.Logf("SHOULD warnings on the references:\n%s", stdout)
@@ -172,7 +191,11 @@ func processesWith(t *testing.T, token string) []string {
 func TestFailingServerReports(t *testing.T) {
 	dir := t.TempDir()
 	xmlPath := filepath.Join(dir, "report.xml")
-	code, stdout, stderr := runCLI(t, "-json", "-junit", xmlPath, "-run", "STREAM|PREFIX-1|SHUT-5",
+	ids := "STREAM|PREFIX-1|SHUT-5"
+	if testing.Short() {
+		ids = "STREAM-1|PREFIX-1|SHUT-5" // -short: STREAM-2..4 left out
+	}
+	code, stdout, stderr := runCLI(t, "-json", "-junit", xmlPath, "-run", ids,
 		"--", os.Args[0], "-broken-echo", "{addr}")
 	require.Equal(t, 1, code, stderr)
 
@@ -201,10 +224,11 @@ func TestFailingServerReports(t *testing.T) {
 	s1 := rep.Reports[0].Results[byID["STREAM-1"]]
 	require.Equal(t, "FAIL", s1.Verdict)
 	// The dropped third byte shows as a difference at offset 2, or, when
-	// the shrunk transfer ends there, as the first missing byte.
+	// the transfer ends there, as the first missing byte. STREAM-1's fixed
+	// cases run before its random ones and catch it (the 3-byte case): no
+	// seed is needed to see it again, every run does.
 	require.Regexp(t, `(differs at|first missing byte is at) offset 2\b`, s1.Message)
-	require.NotZero(t, s1.Seed)
-	require.NotEmpty(t, s1.Counterexample)
+	require.Contains(t, s1.Message, "a fixed case")
 	require.NotEmpty(t, s1.Transcript)
 	require.Equal(t, "PASS", rep.Reports[0].Results[byID["SHUT-5"]].Verdict)
 
@@ -219,10 +243,13 @@ func TestFailingServerReports(t *testing.T) {
 		require.Equal(t, want, tc.Status, tc.Name)
 	}
 
-	// Text: the counterexample and the command that reproduces it.
-	code, stdout, _ = runCLI(t, "-seed", "7", "-run", "STREAM-1", "--", os.Args[0], "-broken-echo", "{addr}")
-	require.Equal(t, 1, code)
+	// Text, on a fault only the random cases reach (two connections open
+	// at once): the counterexample and the command that reproduces it
+	// with its seed.
+	code, stdout, _ = runCLI(t, "-seed", "3", "-run", "STREAM-1", "--", os.Args[0], "-broken-echo-overlap", "{addr}")
+	require.Equal(t, 1, code, stdout)
 	require.Contains(t, stdout, "STREAM-1   FAIL")
+	require.NotContains(t, stdout, "a fixed case", stdout)
 	require.Contains(t, stdout, "minimal counterexample:")
 	require.Contains(t, stdout, "reproduce: echoconform -run '^STREAM-1$' -seed=")
 	require.Contains(t, stdout, "0 passed, 1 failed")

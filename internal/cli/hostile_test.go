@@ -2,12 +2,14 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"os/signal"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -28,6 +30,16 @@ func hostile(name, addr string) int {
 		select {}
 	}
 	if name == "exit-at-once" {
+		return 0
+	}
+	if name == "daemon" {
+		// Daemonizes: a detached child (a session of its own) listens and
+		// serves a correct echo; this first process exits 0 at once.
+		cmd := exec.Command(os.Args[0], "-hostile", "daemon-child", addr)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := cmd.Start(); err != nil {
+			return 1
+		}
 		return 0
 	}
 	if name == "stubborn-child" && os.Getenv("HOSTILE_CHILD") == "1" {
@@ -59,6 +71,16 @@ func hostile(name, addr string) int {
 	}
 	if name == "never-accept" {
 		select {}
+	}
+	if name == "exit-after-first" {
+		// Serves its first connection, a correct echo to EOF, then exits 0.
+		c, err := ln.Accept()
+		if err != nil {
+			return 1
+		}
+		_, _ = io.Copy(c, c)
+		c.Close()
+		return 0
 	}
 	for {
 		c, err := ln.Accept()
@@ -129,7 +151,7 @@ func serveHostile(name string, c *net.TCPConn) {
 				return
 			}
 		}
-	default: // a correct echo: chatty, deep-tree, stubborn-child
+	default: // a correct echo: chatty, deep-tree, stubborn-child, daemon-child
 		_, _ = io.Copy(c, c)
 		_ = c.CloseWrite()
 	}
@@ -154,7 +176,7 @@ func cliProcess(t *testing.T, args ...string) *exec.Cmd {
 // bounded, and no process of the server's tree remains.
 func TestHostileServers(t *testing.T) {
 	if testing.Short() {
-		t.Skip("the hostile servers take a minute; run without -short")
+		t.Skip("-short: the hostile servers (a minute and more) are left out")
 	}
 	cases := []struct {
 		name     string
@@ -162,8 +184,8 @@ func TestHostileServers(t *testing.T) {
 		failing  []string // requirements that must FAIL (a subset of what fails)
 		passOnly bool     // nothing may fail
 	}{
-		{name: "never-accept", code: 1, failing: []string{"STREAM-1", "CONC-1"}},
-		{name: "silent", code: 1, failing: []string{"STREAM-1", "STREAM-2", "STREAM-3"}},
+		{name: "never-accept", code: 1, failing: []string{"STREAM-1", "CONC-1", "ALIVE-1"}},
+		{name: "silent", code: 1, failing: []string{"STREAM-1", "STREAM-2", "STREAM-3", "ALIVE-1"}},
 		{name: "flood", code: 1, failing: []string{"STREAM-1", "STREAM-3"}},
 		{name: "trickle", code: 1, failing: []string{"STREAM-2", "STREAM-4"}},
 		{name: "garbage", code: 1, failing: []string{"STREAM-1", "STREAM-3"}},
@@ -178,32 +200,104 @@ func TestHostileServers(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			var stdout, stderr bytes.Buffer
-			cmd := cliProcess(t, "-time-scale", "0.5", "-checks", "5", "-timeout", "3m",
-				"--", os.Args[0], "-hostile", tc.name, "{addr}")
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			start := time.Now()
-			err := cmd.Run()
-			took := time.Since(start)
-			code := 0
-			if ee, ok := err.(*exec.ExitError); ok {
-				code = ee.ExitCode()
-			} else {
-				require.NoError(t, err)
-			}
-			t.Logf("%s: exit %d after %v, harness max RSS %d MiB", tc.name, code, took.Round(time.Millisecond), cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss>>10)
-			require.Equal(t, tc.code, code, "stdout:\n%s\nstderr:\n%s", stdout.String(), tail(stderr.String()))
+			code, stdout, stderr, took := runHostile(t, tc.name, "-time-scale", "0.5", "-checks", "5", "-timeout", "3m")
+			require.Equal(t, tc.code, code, "stdout:\n%s\nstderr:\n%s", stdout, tail(stderr))
 			require.Less(t, took, 3*time.Minute)
-			require.Less(t, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss, int64(512<<10), "harness memory bounded (KiB)")
 			for _, id := range tc.failing {
-				require.Regexp(t, "(?m)^"+id+" +FAIL", stdout.String())
+				require.Regexp(t, "(?m)^"+id+" +FAIL", stdout)
 			}
 			if tc.passOnly {
-				require.Contains(t, stdout.String(), " 0 failed, ")
+				require.Contains(t, stdout, " 0 failed, ")
 			}
 			require.Empty(t, hostileLeft(t, tc.name), "processes of the server left behind")
 		})
 	}
+}
+
+// runHostile runs the CLI, as a process of its own, with args on the
+// hostile server name, and returns its exit status, output and wall time.
+// The harness's memory must stay bounded.
+func runHostile(t *testing.T, name string, args ...string) (code int, stdout, stderr string, took time.Duration) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	cmd := cliProcess(t, append(args, "--", os.Args[0], "-hostile", name, "{addr}")...)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	start := time.Now()
+	err := cmd.Run()
+	took = time.Since(start)
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else {
+		require.NoError(t, err)
+	}
+	maxRSS := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss // KiB
+	t.Logf("%s: exit %d after %v, harness max RSS %d MiB", name, code, took.Round(time.Millisecond), maxRSS>>10)
+	require.Less(t, maxRSS, int64(512<<10), "harness memory bounded (KiB)")
+	return code, out.String(), errOut.String(), took
+}
+
+// TestDaemonizingServer: a command that exits 0 at once, leaving a
+// detached child (a session of its own) that listens, is followed to that
+// child: it is checked, and stopped, like any server.
+func TestDaemonizingServer(t *testing.T) {
+	ids := "STREAM|CONC-1"
+	if testing.Short() {
+		ids = "STREAM-[23]|CONC-1" // -short: STREAM-1's 8 MiB cases and STREAM-4 left out
+	}
+	code, stdout, stderr, _ := runHostile(t, "daemon", "-run", ids)
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", stdout, tail(stderr))
+	require.Regexp(t, "(?m)^STREAM-2 +PASS", stdout)
+	require.Regexp(t, "(?m)^CONC-1 +PASS", stdout)
+	require.Contains(t, stdout, " 0 failed, ")
+	require.Empty(t, hostileLeft(t, "daemon"), "processes of the server left behind")
+}
+
+// TestServerDiesAfterFirstConnection: a server that exits once it has
+// served one connection makes every check that needs a second one fail,
+// quickly, saying that the server died, and fails ALIVE-1.
+func TestServerDiesAfterFirstConnection(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the full run on a server that dies after its first connection (several seconds) is left out")
+	}
+	code, stdout, stderr, took := runHostile(t, "exit-after-first", "-json", "-time-scale", "0.5")
+	require.Equal(t, 1, code, "stdout:\n%s\nstderr:\n%s", stdout, tail(stderr))
+	// A correct harness notices each death at once: a bound several times
+	// what it needs.
+	require.Less(t, took, 30*time.Second, "a full run on a server that dies")
+	var rep struct {
+		Reports []struct {
+			Results []struct{ ID, Verdict, Message string }
+		}
+	}
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
+	require.Len(t, rep.Reports, 1)
+	// The checks that hold their first connection open to their end find
+	// the server alive and stuck on it (it is serial): it exits once the
+	// check is over, and ALIVE-1 names those checks. The shutdown checks
+	// end the server themselves (SIGTERM, which this server does not
+	// handle) and are judged on that. Every other failing check gave the
+	// server a second connection after the first: it died during the check,
+	// and the message says so.
+	heldOpen := map[string]bool{"CONC-1": true, "CONC-2": true, "ROBUST-1": true, "ROBUST-2": true, "ROBUST-3": true}
+	results := map[string]struct{ Verdict, Message string }{}
+	for _, r := range rep.Reports[0].Results {
+		results[r.ID] = struct{ Verdict, Message string }{r.Verdict, r.Message}
+	}
+	alive := results["ALIVE-1"]
+	require.Equal(t, "FAIL", alive.Verdict)
+	require.Equal(t, "FAIL", results["STREAM-1"].Verdict)
+	var unnamed []string
+	for _, r := range rep.Reports[0].Results {
+		switch {
+		case r.Verdict != "FAIL" || r.ID == "ALIVE-1" || strings.HasPrefix(r.ID, "SHUT-"):
+		case heldOpen[r.ID]:
+			require.Regexp(t, "(?m)^"+r.ID+": ", alive.Message, "ALIVE-1 does not name %s", r.ID)
+		case !regexp.MustCompile("the server died|had died").MatchString(r.Message):
+			unnamed = append(unnamed, r.ID+": "+r.Message)
+		}
+	}
+	require.Empty(t, unnamed, "failures that do not name the server's death:\n%s", strings.Join(unnamed, "\n"))
+	require.Empty(t, hostileLeft(t, "exit-after-first"), "processes of the server left behind")
 }
 
 // hostileLeft lists the live processes of the hostile server name.
