@@ -4,10 +4,16 @@
 GO       ?= go
 FUZZTIME ?= 30s
 
-.PHONY: test race vet fmt conform fuzz bench long
+.PHONY: test short race vet fmt conform fuzz bench long zoo-soak
 
 # The whole test suite: formatting, vet, and every test under the race detector.
 test: vet fmt race
+
+# The fast path for a contributor: every package's representative tests
+# (each requirement against each reference, the checks' unit tests, a
+# handful of mutants) in about a minute; each test says what -short left out.
+short:
+	$(GO) test -short ./...
 
 race:
 	$(GO) test -race -timeout 20m ./...
@@ -43,3 +49,10 @@ bench:
 # 50,000 (threading) connections; CI runs 1,000, 2,000 and 10,000.
 long:
 	$(GO) test -race -timeout 30m -count=1 -run 'Hostile' -v ./impl/forking ./impl/threading -args -long
+
+# The whole mutant zoo ZOO_N times (default 3) while one busy loop per core
+# competes for the CPU: plain, under -race, and pinned to one core. Every
+# row must give its exact verdicts the first time (conformance/zoo-soak.sh).
+ZOO_N ?= 3
+zoo-soak:
+	@GO=$(GO) ZOO_N=$(ZOO_N) conformance/zoo-soak.sh
