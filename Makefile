@@ -4,10 +4,17 @@
 GO       ?= go
 FUZZTIME ?= 30s
 
-.PHONY: test short race vet fmt conform fuzz bench long zoo-soak
+.PHONY: test short race full vet fmt conform fuzz bench long zoo-soak
 
-# The whole test suite: formatting, vet, and every test under the race detector.
-test: vet fmt race
+# The whole test suite (CI runs exactly this): formatting, vet, every
+# package's fast tests under the race detector, then every test in full
+# without it (the whole mutant zoo, every third-party server, the hostile
+# servers and clients). Packages run one per core at most (-p), and so do
+# the zoo's rows (two per core: they mostly wait). The full zoo under the
+# race detector, and under busy loops, is make zoo-soak.
+NPROC ?= $(shell nproc)
+
+test: vet fmt race full
 
 # The fast path for a contributor: every package's representative tests
 # (each requirement against each reference, the checks' unit tests, a
@@ -16,7 +23,10 @@ short:
 	$(GO) test -short ./...
 
 race:
-	$(GO) test -race -timeout 20m ./...
+	$(GO) test -race -short -count=1 -p $(NPROC) -timeout 20m ./...
+
+full:
+	$(GO) test -count=1 -p $(NPROC) -timeout 20m ./...
 
 vet:
 	$(GO) vet ./...
