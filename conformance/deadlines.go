@@ -29,9 +29,21 @@ type deadlines struct {
 	// early bounds the checks that must see something not happen (a
 	// thread-model server starting children; SHUT-1's probe): D/10.
 	early time.Duration
+	// trickle is ROBUST-3's pause between single bytes (5 ms, scaled).
+	trickle time.Duration
+	// waitDelay bounds how long os/exec waits for a started process's
+	// output pipes once it exited (D/2).
+	waitDelay time.Duration
 	// poll is the interval of a condition no event announces.
 	poll time.Duration
 }
+
+// The supervisor is a process of its own, without a run's options: it
+// gives up killing what is below it after this long, and polls as poll.
+const (
+	superviseKill = 10 * time.Second
+	supervisePoll = time.Millisecond
+)
 
 // baseD is SPEC.md's D at time scale 1.
 const baseD = 2 * time.Second
@@ -39,15 +51,17 @@ const baseD = 2 * time.Second
 func newDeadlines(scale float64) deadlines {
 	d := time.Duration(float64(baseD) * scale)
 	return deadlines{
-		scale:    scale,
-		D:        d,
-		ready:    5 * d,
-		stop:     d * 5 / 2,
-		watchdog: 45 * d,
-		settle:   d / 20,
-		pause:    time.Duration(float64(20*time.Millisecond) * scale),
-		early:    d / 10,
-		poll:     2 * time.Millisecond,
+		scale:     scale,
+		D:         d,
+		ready:     5 * d,
+		stop:      d * 5 / 2,
+		watchdog:  45 * d,
+		settle:    d / 20,
+		pause:     time.Duration(float64(20*time.Millisecond) * scale),
+		early:     d / 10,
+		trickle:   time.Duration(float64(5*time.Millisecond) * scale),
+		waitDelay: d / 2,
+		poll:      2 * time.Millisecond,
 	}
 }
 

@@ -288,15 +288,13 @@ type zooOutcome struct {
 // under busy loops on every core to show that).
 var zooParallel = 2 * runtime.NumCPU()
 
-// TestMutants runs the whole harness against every mutant of the zoo and
-// checks that it FAILs exactly the requirements the fault breaks: no
-// escaped mutant, no false alarm, and a clean bill for the correct
-// servers. It logs the mutation score and the table.
+// TestMutants runs the whole harness against every mutant of the zoo that
+// runs as a command and checks that it FAILs exactly the requirements the
+// fault breaks: no escaped mutant, no false alarm, and a clean bill for
+// the correct servers. It logs the mutation score and the table. It runs
+// beside the package's other parallel tests (servers as commands): a
+// command row reads only its own server.
 func TestMutants(t *testing.T) {
-	scale := 1.0
-	if mutant.RaceEnabled {
-		scale = 2
-	}
 	covered := map[string]bool{}
 	for _, zc := range zooCases {
 		covered[zc.mutant] = true
@@ -305,6 +303,21 @@ func TestMutants(t *testing.T) {
 		if !covered[m.Name] {
 			t.Errorf("mutant %s has no row in zooCases", m.Name)
 		}
+	}
+	t.Parallel()
+	testZoo(t, false)
+}
+
+// TestMutantsInProcess runs the rows whose mutant runs in this process, one
+// at a time and beside no other test: their LEAK checks count this
+// process's goroutines and descriptors, which any other harness work would
+// disturb.
+func TestMutantsInProcess(t *testing.T) { testZoo(t, true) }
+
+func testZoo(t *testing.T, inProcessRows bool) {
+	scale := 1.0
+	if mutant.RaceEnabled {
+		scale = 2
 	}
 
 	start, cpu0 := time.Now(), zooCPU()
@@ -361,6 +374,9 @@ func TestMutants(t *testing.T) {
 	var queue []started
 	var left []string
 	for _, zc := range zooCases {
+		if zc.inProcess != inProcessRows {
+			continue
+		}
 		if testing.Short() && !zc.short {
 			left = append(left, zc.name())
 			continue
@@ -380,10 +396,8 @@ func TestMutants(t *testing.T) {
 		t.Logf("-short: %d representative rows run; left out: %s", len(queue), strings.Join(left, " "))
 	}
 	sort.SliceStable(queue, func(i, j int) bool { return queue[i].zc.slow > queue[j].zc.slow })
-	// Command rows run zooParallel at a time. In-process rows run after
-	// them, one at a time: their LEAK checks count this process's
-	// goroutines and descriptors, which other rows' harness work would
-	// disturb.
+	// Command rows run zooParallel at a time; in-process rows one at a
+	// time.
 	var commandsDone sync.WaitGroup
 	var inProcess []started
 	for _, s := range queue {

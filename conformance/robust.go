@@ -96,7 +96,7 @@ func testTrickleClient(ck *checker) {
 		if i == len(msg)/2 {
 			other()
 		}
-		time.Sleep(5 * time.Millisecond) // the pause is the point of the check
+		time.Sleep(ck.dl.trickle) // the pause is the point of the check
 	}
 	if sent <= len(msg)/2 {
 		other()

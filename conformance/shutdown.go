@@ -94,17 +94,23 @@ func (ck *checker) shutdown(listenWait time.Duration, probe bool) *shutdownObs {
 	obs.stillListen = !ck.poll(listenWait, func() bool { ok, _ := proc.IsListening(in.port); return !ok })
 	obs.listenFor = time.Since(began)
 
-	// SHUT-1: a new connection is not served.
-	if probe && obs.stillListen && in.srv == nil {
-		// A process the server started holds the port still. Probe once
-		// the server process has closed its own listener, the sign that
-		// it took SIGTERM (D at most): on a loaded machine a server may
-		// take a while to, and would serve a probe sent before.
+	// What follows is judged once the server has taken the shutdown: its
+	// own process has let go of the listener (D at most; a process it
+	// started may hold the port still). On a fast harness a probe or the
+	// in-flight exchange would otherwise run before a server, even one
+	// that drops everything at once, has even seen the signal.
+	if obs.stillListen {
 		ck.poll(ck.dl.D, func() bool {
+			if in.srv != nil {
+				ok, err := proc.IsListening(in.port)
+				return err != nil || !ok
+			}
 			pids, err := proc.ListenerPIDs(in.port)
 			return err != nil || !slices.Contains(pids, in.pid)
 		})
 	}
+
+	// SHUT-1: a new connection is not served.
 	if probe {
 		obs.probed = true
 		obs.newConn = ck.probeNewConn()

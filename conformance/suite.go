@@ -369,7 +369,10 @@ func runOne(ctx context.Context, target Target, o *options, req Requirement, nam
 			rec.harnessError(fmt.Errorf("the check did not stop within %v of being cancelled", dl.D))
 		}
 	}
-	var output string
+	var output, death string
+	if in != nil && rec.Failed() {
+		death = ck.diedOf() // before fresh() ends the server for good
+	}
 	if in != nil {
 		// The server outlived the check unless it died of it: look once
 		// more, now that the check's connections are closed.
@@ -391,8 +394,8 @@ func runOne(ctx context.Context, target Target, o *options, req Requirement, nam
 	case rec.failed:
 		res.Verdict = Fail
 		res.Message, res.Counterexample = rec.failure()
-		if why := ck.diedOf(); why != "" {
-			res.Message = why + "\n" + res.Message
+		if death != "" {
+			res.Message = death + "\n" + res.Message
 		}
 		if m := seedRE.FindStringSubmatch(res.Message); m != nil {
 			res.Seed, _ = strconv.ParseUint(m[1], 10, 64)

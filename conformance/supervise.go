@@ -106,7 +106,7 @@ func supervise(argv []string) int {
 // none is left (a process may fork while it is being killed), reaping them.
 func killBelow(pgid int) {
 	self := os.Getpid()
-	limit := time.Now().Add(10 * time.Second)
+	limit := time.Now().Add(superviseKill)
 	for time.Now().Before(limit) {
 		_ = unix.Kill(-pgid, unix.SIGKILL)
 		below, _ := proc.Descendants(self)
@@ -122,7 +122,7 @@ func killBelow(pgid int) {
 		if len(below) == 0 {
 			return
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(supervisePoll)
 	}
 }
 
@@ -149,7 +149,7 @@ func (in *instance) startSupervised(argv, env []string) error {
 		// Its own group, apart from the server's; it dies with the harness
 		// (and its control pipe's EOF makes it end the server first).
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
-		WaitDelay:   time.Second,
+		WaitDelay:   in.o.deadlines().waitDelay,
 	}
 	err = in.cmd.Start()
 	statusW.Close()

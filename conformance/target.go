@@ -199,7 +199,7 @@ func (in *instance) startDirect(argv, env []string) error {
 	// Its own process group, so the whole tree can be ended by group; and it
 	// dies with the harness.
 	in.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	in.cmd.WaitDelay = time.Second
+	in.cmd.WaitDelay = in.o.deadlines().waitDelay
 	if err := in.cmd.Start(); err != nil {
 		return err
 	}

@@ -39,11 +39,11 @@ for setting in plain race pinned; do
   for i in $(seq "$N"); do
     log="$dir/$setting-$i.log"
     start=$(date +%s)
-    (cd conformance && "${pre[@]}" "$bin" -test.run '^TestMutants$' -test.count=1 -test.v -test.timeout 60m) >"$log" 2>&1
+    (cd conformance && "${pre[@]}" "$bin" -test.run '^TestMutants(InProcess)?$' -test.count=1 -test.v -test.timeout 60m) >"$log" 2>&1
     rc=$?
     took=$(( $(date +%s) - start ))
-    dev=$(grep -cE '^    --- FAIL: TestMutants/' "$log")
-    rows=$(grep -cE '^    --- (PASS|FAIL): TestMutants/' "$log")
+    dev=$(grep -cE '^    --- FAIL: TestMutants(InProcess)?/' "$log")
+    rows=$(grep -cE '^    --- (PASS|FAIL): TestMutants(InProcess)?/' "$log")
     total=$((total + dev))
     line="$setting run $i: $rows rows, $dev deviating, exit $rc, ${took}s"
     echo "$line"
