@@ -92,6 +92,8 @@ type conn struct {
 	dl  deadlines
 	tr  *transcript
 	eof bool
+	// firstRecv is when readUntil first got bytes (ONESHOT-4 times a reply).
+	firstRecv time.Time
 }
 
 func (ck *checker) dial() (*conn, error) {
@@ -163,6 +165,9 @@ func (c *conn) readUntil(buf []byte, limit int, wait time.Duration, done func([]
 		}
 		n, err := c.c.Read(tmp[:min(len(tmp), limit-len(buf))])
 		if n > 0 {
+			if c.firstRecv.IsZero() {
+				c.firstRecv = time.Now()
+			}
 			c.tr.add(c.id, "recv", tmp[:n], n)
 			buf = append(buf, tmp[:n]...)
 		}

@@ -214,7 +214,7 @@ func testOneshotLongExact(ck *checker) {
 func testOneshotSplit(ck *checker) {
 	max := ck.o.maxMsg
 	cases := [][]int{{max / 2, max - max/2}, {1, 10, max - 11}, {max / 4, max / 4, max / 4, max - 3*(max/4)}}
-	const attempts = 8
+	const attempts = 16
 	for _, pieces := range cases {
 		var longest time.Duration
 		for try := 1; ; try++ {
@@ -251,13 +251,30 @@ func (ck *checker) splitOnce(pieces []int) (string, time.Duration) {
 	}
 	defer c.close()
 	// gaps[i] is the longest the server can have waited for piece i after
-	// reading everything before it.
+	// reading everything before it; reads[i] is the earliest it can have
+	// read the piece before i.
 	gaps := make([]time.Duration, len(pieces))
+	reads := make([]time.Time, len(pieces))
+	// The reply is read as it comes, so that its arrival is timed too.
+	type reply struct {
+		got   []byte
+		err   error
+		first time.Time
+	}
+	replied := make(chan reply, 1)
+	go func() {
+		got, err := c.readUntil(nil, 1<<20, time.Duration(len(pieces)+1)*ck.dl.D, func([]byte) bool { return false })
+		if err == io.EOF || (err != nil && len(got) > 0 && isReset(err)) {
+			err = nil
+		}
+		replied <- reply{got, err, c.firstRecv}
+	}()
 	off := 0
 	lastWrite := time.Now()
 	for i, p := range pieces {
 		if i > 0 {
 			read := ck.awaitRead(c, lastWrite)
+			reads[i] = read
 			time.Sleep(ck.dl.pause / 2) // the pause is the point of the check
 			lastWrite = time.Now()
 			err := c.write(msg[off : off+p])
@@ -279,16 +296,23 @@ func (ck *checker) splitOnce(pieces []int) (string, time.Duration) {
 			ck.Logf("half-close: %v", err)
 		}
 	}
-	got, err := readReplyLenient(c, 1<<20)
+	r := <-replied
+	got, err := r.got, r.err
 	if _, verr := verifyReply(ck.o.prefix, got, msg); verr != nil {
 		_, n, merr := ck.o.prefix.Match(got)
 		// A reply cut where a piece ends may be a quiet period the gap
-		// outlasted: the gap before the first piece it lacks tells. Any
-		// other wrong reply is wrong whatever the timing.
+		// outlasted. Two measures bound what the server waited after its
+		// read before answering: the gap before the first piece the reply
+		// lacks, and the time from that read to the reply's first byte;
+		// either within the pause convicts it. Any other wrong reply is
+		// wrong whatever the timing.
 		gap, at := time.Duration(0), 0
 		for i := range pieces {
 			if merr == nil && i > 0 && at == len(got)-n {
 				gap = gaps[i]
+				if !r.first.IsZero() {
+					gap = min(gap, r.first.Sub(reads[i]))
+				}
 				break
 			}
 			at += pieces[i]
