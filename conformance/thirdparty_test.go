@@ -86,7 +86,12 @@ var thirdParties = []thirdParty{
 		mustFail: []string{"MODEL-1", "PREFIX-2"}, shouldFail: []string{"ONESHOT-4", "CONC-4", "SHUT-3", "SHUT-5"}},
 	{name: "Python ForkingMixIn checked as -model thread", tool: "python3", pkg: "python3",
 		argv: []string{"../testdata/servers/cookbook.py", "fork", "{port}"}, protocol: echo.Oneshot, prefix: "{pid}: ", model: conformance.ModelThread,
-		mustFail: []string{"MODEL-1", "PREFIX-2"}, shouldFail: []string{"ONESHOT-4", "CONC-2", "CONC-4", "SHUT-2", "SHUT-5"}},
+		mustFail: []string{"MODEL-1", "PREFIX-2"}, shouldFail: []string{"ONESHOT-4", "CONC-2", "CONC-4", "SHUT-5"},
+		// Declared thread, the harness does not wait for a child before the
+		// shutdown: whether SIGTERM comes before ForkingMixIn forked for the
+		// in-flight connection decides these two (SHUT-2 when a child holds
+		// the listener, SHUT-3 when none was forked).
+		mayFail: []string{"SHUT-2", "SHUT-3"}},
 	{name: "Python asyncio checked with -prefix '{pid}: '", tool: "python3", pkg: "python3",
 		argv: []string{"../testdata/servers/asyncio_echo.py", "{port}"}, protocol: echo.Stream, prefix: "{pid}: ", model: conformance.ModelThread,
 		mustFail: []string{"PREFIX-1", "STREAM-1"}, atLeast: true, shouldFail: []string{"SHUT-3", "SHUT-5"}},
