@@ -277,6 +277,9 @@ func (s *server) handle(c *net.TCPConn, first []byte) {
 		// Exit before the FIN: the kernel closes the listener first, so
 		// the client that sees this connection end finds the port closed.
 		h.lastWord = func() {
+			if s.k.Serial {
+				os.Exit(0) // the others wait in the backlog: they get a reset
+			}
 			if s.active.Load() != 1 {
 				return
 			}
