@@ -105,10 +105,9 @@ func (a *aliveLog) after(ck *checker, in *instance) {
 	why := ck.died()
 	if why == "" {
 		if problem := ck.serves(in); problem != "" {
-			select {
-			case <-in.deadOrNil():
+			if in.deadNow() {
 				why = fmt.Sprintf("the server died of this check (it was dead once the check was over): %s, after %s", in.death(), ck.tr.lastStep())
-			default:
+			} else {
 				why = fmt.Sprintf("once the check was over (its last step: %s), %s", ck.tr.lastStep(), problem)
 			}
 		}
@@ -135,10 +134,8 @@ func (a *aliveLog) report() (checked, deaths []string) {
 // Where the kernel does not show the connection (another host), a reply or
 // an orderly close within D counts instead.
 func (ck *checker) serves(in *instance) string {
-	select {
-	case <-in.deadOrNil():
+	if in.deadNow() {
 		return "the server had died: " + in.death()
-	default:
 	}
 	c, err := net.DialTimeout("tcp", in.addr, ck.dl.D)
 	if err != nil {
@@ -157,10 +154,8 @@ func (ck *checker) serves(in *instance) string {
 				visible = true // in the backlog: not accepted yet
 			}
 		}
-		select {
-		case <-in.deadOrNil():
+		if in.deadNow() {
 			return "the server had died: " + in.death()
-		default:
 		}
 		if !visible {
 			break

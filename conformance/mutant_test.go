@@ -514,8 +514,3 @@ func minus(a, b []string) []string {
 	}
 	return out
 }
-
-func firstLineOf(s string) string {
-	s, _, _ = strings.Cut(s, "\n")
-	return s
-}

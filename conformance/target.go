@@ -97,8 +97,16 @@ func (in *instance) processes() []int {
 	return append([]int{in.pid}, kids...)
 }
 
-// deadOrNil is dead, or a channel that never closes.
-func (in *instance) deadOrNil() <-chan struct{} { return in.dead }
+// deadNow reports whether the server is known to have died (dead is nil,
+// and never ready, when nothing of the server can be watched).
+func (in *instance) deadNow() bool {
+	select {
+	case <-in.dead:
+		return true
+	default:
+		return false
+	}
+}
 
 // watchPID makes dead follow the server process pid.
 func (in *instance) watchPID() {

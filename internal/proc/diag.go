@@ -308,28 +308,27 @@ func dumpBoth(q diagQuery) ([]diagSock, error) {
 // It asks the kernel for that one socket (an exact sock_diag lookup), so a
 // caller can act within a few milliseconds of the read.
 func ReceiveQueue(local, remote *net.TCPAddr) (queued int, accepted, found bool, err error) {
+	s, found, err := lookup(local, remote)
+	return int(s.rqueue), s.inode != 0, found, err
+}
+
+// lookup asks for the one socket with this 4-tuple, seen from local.
+func lookup(local, remote *net.TCPAddr) (diagSock, bool, error) {
 	family := uint8(unix.AF_INET)
 	if local.IP.To4() == nil || remote.IP.To4() == nil {
 		family = unix.AF_INET6
 	}
 	socks, err := sockDiag(diagQuery{family: family, local: local, remote: remote})
 	if err != nil || len(socks) == 0 {
-		return 0, false, false, err
+		return diagSock{}, false, err
 	}
-	return int(socks[0].rqueue), socks[0].inode != 0, true, nil
+	return socks[0], true, nil
 }
 
 // SocketInode returns the inode of the socket with this 4-tuple, seen from
 // local (the server's side of a connection, say): 0 while no process holds
 // it (still in the backlog) or when there is no such socket.
 func SocketInode(local, remote *net.TCPAddr) (uint64, error) {
-	family := uint8(unix.AF_INET)
-	if local.IP.To4() == nil || remote.IP.To4() == nil {
-		family = unix.AF_INET6
-	}
-	socks, err := sockDiag(diagQuery{family: family, local: local, remote: remote})
-	if err != nil || len(socks) == 0 {
-		return 0, err
-	}
-	return socks[0].inode, nil
+	s, _, err := lookup(local, remote)
+	return s.inode, err
 }
