@@ -58,12 +58,12 @@ func (m Model) parentPIDs(handled, server, serverParent int) []int {
 }
 
 // awaitHandler waits, up to D, until a server of model fork has a child to
-// handle c: a fresh server that forks per connection has none until it
+// handle a connection: a fresh server that forks per connection has none until it
 // forked for this one, and a shutdown before that would judge a server that
 // never had a child in flight. A pool of spare children has one already
 // (and may hand the connection over only once data arrives). For the other
 // models the server process has the connection once it accepted.
-func (ck *checker) awaitHandler(c *conn) {
+func (ck *checker) awaitHandler() {
 	if ck.o.model != ModelFork {
 		return
 	}

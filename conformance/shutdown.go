@@ -72,7 +72,7 @@ func (ck *checker) shutdown(listenWait time.Duration, probe bool) *shutdownObs {
 	obs := &shutdownObs{}
 	baseKids := liveChildren(os.Getpid())
 	inFlight := ck.openAccepted(1)[0]
-	ck.awaitHandler(inFlight)
+	ck.awaitHandler()
 	in.track()
 
 	// Start the shutdown.
