@@ -3,7 +3,6 @@ package conformance
 import (
 	"sync"
 
-	"github.com/echoconform/echoconform/echo"
 	"github.com/echoconform/echoconform/internal/proc"
 )
 
@@ -16,8 +15,8 @@ func init() {
 }
 
 func declaredModel(ck *checker) string {
-	if ck.o.model == ModelAny {
-		return "no model declared (model any)"
+	if !ck.o.rules.declares() {
+		return "no model declared (model " + string(ck.o.model) + ")"
 	}
 	return needsProcess(ck)
 }
@@ -28,31 +27,7 @@ func testModel(ck *checker) {
 	const k = 4
 	server := ck.server().pid
 	base := len(liveChildren(server))
-	cs := ck.openAccepted(k)
-	if ck.o.model == ModelFork && ck.o.protocol == echo.Stream {
-		// Some servers start the child when data arrives. (A oneshot child
-		// would answer and exit at once: there the children must exist
-		// before any data.)
-		if kids := liveChildren(server); len(kids) < base+k {
-			for i, c := range cs {
-				if err := c.write(ck.message(i)); err != nil {
-					ck.Fatal(err)
-				}
-			}
-		}
-	}
-	switch ck.o.model {
-	case ModelFork:
-		kids := ck.childrenWith(base, k)
-		if len(kids) < base+k {
-			ck.Fatalf("with %d connections open the server %d had %d live children, %d at rest: want a child per connection (model fork)", k, server, len(kids), base)
-		}
-	case ModelThread:
-		var kids []int
-		if ck.poll(ck.dl.early, func() bool { kids = liveChildren(server); return len(kids) > base }) {
-			ck.Fatalf("with %d connections open the server %d started child processes %v (%d at rest): want none (model thread)", k, server, kids, base)
-		}
-	}
+	ck.o.rules.judgeProcesses(ck, server, base, ck.openAccepted(k))
 }
 
 // testNotSerial tests that the last of 4 open, idle connections is served
@@ -127,57 +102,7 @@ func testConcurrency(ck *checker) {
 // testNoCrossTalk tests that concurrent connections each get their own
 // bytes back (CONC-3).
 func testNoCrossTalk(ck *checker) {
-	const k = 8
-	if ck.o.protocol == echo.Oneshot {
-		var wg sync.WaitGroup
-		errs := make([]error, k)
-		for i, c := range ck.openAccepted(k) {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				msg := seeded(uint64(100+i), min(ck.o.maxMsg, 512))
-				_, errs[i] = ck.exchange(c, msg)
-			}()
-		}
-		wg.Wait()
-		for _, err := range errs {
-			if err != nil {
-				ck.Fatal(err)
-			}
-		}
-		return
-	}
-	es := make([]*echoConn, k)
-	for i := range es {
-		e, err := ck.openEcho()
-		if err != nil {
-			ck.Fatal(err)
-		}
-		es[i] = e
-		defer func() { e.close(); <-e.done }()
-	}
-	// Interleaved writes, round robin, each connection its own data.
-	for round := 0; round < 4; round++ {
-		for i, e := range es {
-			if err := e.send(seeded(uint64(1000*i+round), 100+1000*round)); err != nil {
-				ck.Fatal(err)
-			}
-		}
-	}
-	// Wait a while with the connections open, then half-close: a server that
-	// holds its echo until EOF, or loses data at a half-close, is other
-	// checks' business.
-	for _, e := range es {
-		_ = e.waitEcho(ck.o.prefix, ck.dl.D/8)
-		if err := e.halfClose(); err != nil {
-			ck.Fatal(err)
-		}
-	}
-	for _, e := range es {
-		if err := e.waitEcho(ck.o.prefix, ck.dl.D); err != nil {
-			ck.Fatalf("%d connections at once, interleaved writes: %v", k, err)
-		}
-	}
+	ck.o.proto.judgeCrossTalk(ck, 8)
 }
 
 // testBurst tests that 8 clients connecting at the same moment are all

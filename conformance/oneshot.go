@@ -12,7 +12,6 @@ import (
 
 	"pgregory.net/rapid"
 
-	"github.com/echoconform/echoconform/echo"
 	"github.com/echoconform/echoconform/internal/proc"
 )
 
@@ -25,10 +24,57 @@ func init() {
 }
 
 func onlyOneshot(ck *checker) string {
-	if ck.o.protocol != echo.Oneshot {
+	if _, ok := ck.o.proto.(oneshotProtocol); !ok {
 		return "the server speaks " + ck.o.protocol.String()
 	}
 	return ""
+}
+
+// oneshotProtocol is one message, one reply, close: the server answers what
+// its read brings, up to max-msg bytes, without waiting for a half-close.
+type oneshotProtocol struct{}
+
+func (oneshotProtocol) messageSize(n, maxMsg int) int { return min(n, maxMsg) }
+
+// endMessage does nothing: the message ends where the server's read does.
+func (oneshotProtocol) endMessage(c *conn) error { return nil }
+
+func (oneshotProtocol) answersEarly() bool { return true }
+
+// judgeTrickled reads the reply leniently: the server may have answered the
+// first bytes only (ONESHOT-4 is about split messages), but the reply must
+// still be the prefix and a leading part of msg.
+func (oneshotProtocol) judgeTrickled(ck *checker, c *conn, msg []byte) {
+	got, err := readReplyLenient(c, 1<<20)
+	if err != nil {
+		ck.Fatalf("the trickling client: %v", err)
+	}
+	_, n, merr := ck.o.prefix.Match(got)
+	if merr != nil || len(got) == n || firstDiff(got[n:], msg) >= 0 || len(got)-n > len(msg) {
+		_, verr := verifyReply(ck.o.prefix, got, msg)
+		ck.Fatalf("the trickling client got %s: want the prefix and a leading part of %q (%v)", show(got), msg, verr)
+	}
+}
+
+// judgeCrossTalk exchanges a message of its own on each of k accepted
+// connections at once.
+func (oneshotProtocol) judgeCrossTalk(ck *checker, k int) {
+	var wg sync.WaitGroup
+	errs := make([]error, k)
+	for i, c := range ck.openAccepted(k) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			msg := seeded(uint64(100+i), min(ck.o.maxMsg, 512))
+			_, errs[i] = ck.exchange(c, msg)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			ck.Fatal(err)
+		}
+	}
 }
 
 // testOneshotMessage tests that any message of 1 to max-msg bytes, sent in

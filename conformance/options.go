@@ -15,9 +15,11 @@ type Option func(*options) error
 
 type options struct {
 	protocol    echo.Protocol
+	proto       protocol // what the checks call on for the protocol
 	prefix      echo.Template
 	maxMsg      int
 	model       Model
+	rules       modelRules // what the checks call on for the model
 	concurrency int
 	timeScale   float64
 	run, skip   *regexp.Regexp
@@ -46,12 +48,20 @@ func buildOptions(opts []Option) (options, error) {
 			return o, err
 		}
 	}
+	// Looked up once, here: the Expect options accept only what is there.
+	o.proto, o.rules = protocols[o.protocol], o.model.rules()
 	return o, nil
 }
 
 // ExpectProtocol declares the server's protocol (default echo.Stream).
 func ExpectProtocol(p echo.Protocol) Option {
-	return func(o *options) error { o.protocol = p; return nil }
+	return func(o *options) error {
+		if _, err := protocolOf(p); err != nil {
+			return err
+		}
+		o.protocol = p
+		return nil
+	}
 }
 
 // ExpectPrefix declares the prefix template the server writes (default none).

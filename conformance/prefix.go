@@ -144,18 +144,11 @@ func liveChildren(pid int) []int {
 	return live
 }
 
-// childrenWith waits (fork: up to D; any: briefly) until the server has k
-// more live children than before, and returns them.
+// childrenWith waits, as long as the model gives children to appear, until
+// the server has k more live children than before, and returns them.
 func (ck *checker) childrenWith(base, k int) []int {
-	wait := ck.dl.D
-	switch ck.o.model {
-	case ModelThread:
-		wait = 0
-	case ModelAny:
-		wait = ck.dl.early
-	}
 	var kids []int
-	ck.poll(wait, func() bool { kids = liveChildren(ck.server().pid); return len(kids) >= base+k })
+	ck.poll(ck.o.rules.childWait(ck.dl), func() bool { kids = liveChildren(ck.server().pid); return len(kids) >= base+k })
 	return kids
 }
 
@@ -178,7 +171,7 @@ func testPrefixPID(ck *checker) {
 			// connection is still open, so its child is alive now.
 			kids = append(kids, liveChildren(server)...)
 		}
-		if why := ck.o.model.handlerProblem(v.PID, server, kids); why != "" {
+		if why := ck.o.rules.handlerProblem(v.PID, server, kids); why != "" {
 			ck.Fatalf("conn %d: %s%s", c.id, why, whoIs(v.PID, server))
 		}
 		if j, dup := seen[v.PID]; dup && v.PID != server {
@@ -217,7 +210,7 @@ func testPrefixPPID(ck *checker) {
 		}
 		// The declared model decides; with model any, {pid} (when the
 		// template has it) tells a forked child from the server itself.
-		want := ck.o.model.parentPIDs(v.PID, server, info.PPID)
+		want := ck.o.rules.parentPIDs(v.PID, server, info.PPID)
 		if !slices.Contains(want, v.PPID) {
 			ck.Fatalf("{ppid} is %d, want %v (server %d, its parent %d, model %s)%s", v.PPID, want, server, info.PPID, ck.o.model, whoIs(v.PPID, server))
 		}

@@ -4,7 +4,6 @@ import (
 	"net"
 	"time"
 
-	"github.com/echoconform/echoconform/echo"
 	"github.com/echoconform/echoconform/internal/proc"
 )
 
@@ -43,10 +42,7 @@ func testResetClient(ck *checker) {
 		if err != nil {
 			ck.Fatal(err)
 		}
-		msg := seeded(uint64(i), min(n, ck.o.maxMsg))
-		if ck.o.protocol == echo.Stream {
-			msg = seeded(uint64(i), n)
-		}
+		msg := seeded(uint64(i), ck.o.proto.messageSize(n, ck.o.maxMsg))
 		_ = c.write(msg) // the server may answer and close early
 		ino := ck.serverInode(c)
 		if i%2 == 0 {
@@ -87,10 +83,10 @@ func testTrickleClient(ck *checker) {
 	sent := 0
 	for i, b := range msg {
 		if err := slow.write([]byte{b}); err != nil {
-			if ck.o.protocol == echo.Stream {
+			if !ck.o.proto.answersEarly() {
 				ck.Fatalf("trickling byte %d: %v", i, err)
 			}
-			break // a oneshot server may have answered already
+			break // the server may have answered already
 		}
 		sent++
 		if i == len(msg)/2 {
@@ -101,26 +97,7 @@ func testTrickleClient(ck *checker) {
 	if sent <= len(msg)/2 {
 		other()
 	}
-	if ck.o.protocol == echo.Stream {
-		if err := slow.halfClose(); err != nil {
-			ck.Fatal(err)
-		}
-		if _, err := ck.expectEcho(slow, msg); err != nil {
-			ck.Fatalf("the trickling client: %v", err)
-		}
-		return
-	}
-	// A oneshot server may answer the first bytes only (ONESHOT-4 is about
-	// split messages); the reply must still be the prefix and a leading part.
-	got, err := readReplyLenient(slow, 1<<20)
-	if err != nil {
-		ck.Fatalf("the trickling client: %v", err)
-	}
-	_, n, merr := ck.o.prefix.Match(got)
-	if merr != nil || len(got) == n || firstDiff(got[n:], msg) >= 0 || len(got)-n > len(msg) {
-		_, verr := verifyReply(ck.o.prefix, got, msg)
-		ck.Fatalf("the trickling client got %s: want the prefix and a leading part of %q (%v)", show(got), msg, verr)
-	}
+	ck.o.proto.judgeTrickled(ck, slow, msg)
 }
 
 // serverInode returns the inode of the server's side of c once the server

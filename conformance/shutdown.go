@@ -185,9 +185,7 @@ func (ck *checker) probeNewConn() error {
 	if err := c.write(msg); err != nil {
 		return err
 	}
-	if ck.o.protocol == echo.Stream {
-		_ = c.halfClose()
-	}
+	_ = ck.o.proto.endMessage(c)
 	got, err := c.readUntil(nil, 1<<20, c.d, func(b []byte) bool { return len(b) > 0 })
 	if len(got) > 0 {
 		return nil

@@ -21,10 +21,66 @@ func init() {
 }
 
 func onlyStream(ck *checker) string {
-	if ck.o.protocol != echo.Stream {
+	if _, ok := ck.o.proto.(streamProtocol); !ok {
 		return "the server speaks " + ck.o.protocol.String()
 	}
 	return ""
+}
+
+// streamProtocol is RFC 862: every byte comes back as it arrives, and the
+// client's half-close ends the connection.
+type streamProtocol struct{}
+
+// messageSize is n: a stream server reads all there is.
+func (streamProtocol) messageSize(n, maxMsg int) int { return n }
+
+func (streamProtocol) endMessage(c *conn) error { return c.halfClose() }
+
+func (streamProtocol) answersEarly() bool { return false }
+
+// judgeTrickled half-closes and expects the whole echo.
+func (streamProtocol) judgeTrickled(ck *checker, c *conn, msg []byte) {
+	if err := c.halfClose(); err != nil {
+		ck.Fatal(err)
+	}
+	if _, err := ck.expectEcho(c, msg); err != nil {
+		ck.Fatalf("the trickling client: %v", err)
+	}
+}
+
+// judgeCrossTalk interleaves writes on k connections, round robin, each
+// its own data, and expects every echo whole.
+func (streamProtocol) judgeCrossTalk(ck *checker, k int) {
+	es := make([]*echoConn, k)
+	for i := range es {
+		e, err := ck.openEcho()
+		if err != nil {
+			ck.Fatal(err)
+		}
+		es[i] = e
+		defer func() { e.close(); <-e.done }()
+	}
+	for round := 0; round < 4; round++ {
+		for i, e := range es {
+			if err := e.send(seeded(uint64(1000*i+round), 100+1000*round)); err != nil {
+				ck.Fatal(err)
+			}
+		}
+	}
+	// Wait a while with the connections open, then half-close: a server that
+	// holds its echo until EOF, or loses data at a half-close, is other
+	// checks' business.
+	for _, e := range es {
+		_ = e.waitEcho(ck.o.prefix, ck.dl.D/8)
+		if err := e.halfClose(); err != nil {
+			ck.Fatal(err)
+		}
+	}
+	for _, e := range es {
+		if err := e.waitEcho(ck.o.prefix, ck.dl.D); err != nil {
+			ck.Fatalf("%d connections at once, interleaved writes: %v", k, err)
+		}
+	}
 }
 
 // payload draws data to send: small payloads byte by byte, so that they
