@@ -3,6 +3,7 @@ package conformance_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"github.com/echoconform/echoconform/conformance"
 	"github.com/echoconform/echoconform/echo"
 	"github.com/echoconform/echoconform/internal/mutant"
+	"github.com/echoconform/echoconform/internal/testbin"
 )
 
 // zooCase is one row of the mutant zoo: a mutant, how it runs, and the
@@ -235,9 +237,9 @@ func (zc zooCase) name() string {
 
 // target is the row's server: a command, or the mutant in this process.
 // release ends what in-process mutants leaked, once the row is done.
-func (zc zooCase) target() (target conformance.Target, release func()) {
+func (zc zooCase) target(program string) (target conformance.Target, release func()) {
 	if !zc.inProcess {
-		return conformance.Command(mutant.Command(zc.mutant, string(zc.model), zc.protocol, zc.prefix)...), func() {}
+		return conformance.Command(mutant.Command(program, zc.mutant, string(zc.model), zc.protocol, zc.prefix)...), func() {}
 	}
 	var mu sync.Mutex
 	var made []*mutant.Server
@@ -398,6 +400,13 @@ func testZoo(t *testing.T, inProcessRows bool) {
 		t.Logf("-short: %d representative rows run; left out: %s", len(queue), strings.Join(left, " "))
 	}
 	sort.SliceStable(queue, func(i, j int) bool { return queue[i].zc.slow > queue[j].zc.slow })
+	// Command rows run cmd/echomutant, built for this test: a fork-model
+	// mutant starts it for every connection, several times faster than
+	// this test binary.
+	var program string
+	if !inProcessRows && len(queue) > 0 {
+		program = filepath.Join(testbin.Build(t, mutant.RaceEnabled, "github.com/echoconform/echoconform/cmd/echomutant"), "echomutant")
+	}
 	// Command rows run zooParallel at a time; in-process rows one at a
 	// time.
 	var commandsDone sync.WaitGroup
@@ -412,13 +421,13 @@ func testZoo(t *testing.T, inProcessRows bool) {
 			defer commandsDone.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			s.done <- runZooCase(s.zc, scale)
+			s.done <- runZooCase(s.zc, program, scale)
 		}()
 	}
 	go func() {
 		commandsDone.Wait()
 		for _, s := range inProcess {
-			s.done <- runZooCase(s.zc, scale)
+			s.done <- runZooCase(s.zc, program, scale)
 		}
 	}()
 }
@@ -432,9 +441,9 @@ func zooOptions(zc zooCase, scale float64, extra ...conformance.Option) []confor
 	}, extra...)
 }
 
-func runZooCase(zc zooCase, scale float64) zooOutcome {
+func runZooCase(zc zooCase, program string, scale float64) zooOutcome {
 	start := time.Now()
-	target, releaseLeaks := zc.target()
+	target, releaseLeaks := zc.target(program)
 	defer releaseLeaks()
 	rep, err := conformance.Check(context.Background(), target, zooOptions(zc, scale)...)
 	return zooOutcome{report: rep, err: err, took: time.Since(start)}

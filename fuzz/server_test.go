@@ -90,7 +90,7 @@ func startMutant(tb testing.TB, name string, p echo.Protocol) (string, int) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	argv := mutant.Command(name, "thread", p, prefix.String())
+	argv := mutant.Command("", name, "thread", p, prefix.String())
 	for i, a := range argv {
 		argv[i] = strings.ReplaceAll(a, "{addr}", addr)
 	}

@@ -231,14 +231,17 @@ func (m Mutant) Correct() bool {
 const flagMutant = "-echoconform.mutant="
 
 // Command returns the argv that runs mutant name as a server process in the
-// given model, speaking protocol with the prefix template: the current
-// binary with a marker argument that Init recognises, and "{addr}" where the
-// listening address goes (conformance.Command replaces it). The binary must
-// call Init first thing in main or TestMain.
-func Command(name, model string, protocol echo.Protocol, prefix string) []string {
-	exe, err := os.Executable()
-	if err != nil {
-		exe = os.Args[0]
+// given model, speaking protocol with the prefix template: the program exe
+// (cmd/echomutant, or "" for the current binary) with a marker argument that
+// Init recognises, and "{addr}" where the listening address goes
+// (conformance.Command replaces it). The program must call Init first thing
+// in main or TestMain.
+func Command(exe, name, model string, protocol echo.Protocol, prefix string) []string {
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			exe = os.Args[0]
+		}
 	}
 	return []string{exe, flagMutant + name, "-model=" + model, "-protocol=" + protocol.String(),
 		"-prefix=" + prefix, "-addr={addr}"}
