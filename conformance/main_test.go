@@ -1,7 +1,10 @@
 package conformance_test
 
 import (
+	"flag"
 	"os"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -19,7 +22,33 @@ func TestMain(m *testing.M) {
 	// Under -race every process sleeps 1 s at exit by default; the forking
 	// reference's children would make each check wait for it.
 	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	// fullRuns, not -parallel, bounds the work: the parallel tests of this
+	// package (zoo rows, references as commands, third-party servers) wait
+	// for it, and a test waiting there must not keep the others from
+	// their turn. So -parallel, unless given, admits every one of them.
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		_ = flag.Set("test.parallel", strconv.Itoa(1000))
+	}
 	// The harness sets rapid's flags for its properties (options Checks,
 	// Seed, ShrinkTime), as for any user of conformance.Test.
 	goleak.VerifyTestMain(m)
+}
+
+// fullRuns bounds the full runs of the harness against a server that this
+// test process makes at once: two per core. A run spends most of its time
+// waiting for its server (SHUT's bounds, LEAK's rounds, a oneshot server's
+// quiet period), so two per core keep the CPU short of full without the
+// tests' own load deciding anything (make zoo-soak adds a busy loop on
+// every core to show that verdicts hold anyway). Each verdict comes from its
+// first run; nothing is re-checked.
+var fullRuns = make(chan struct{}, 2*runtime.NumCPU())
+
+// runFull runs f when fullRuns lets it.
+func runFull[T any](f func() T) T {
+	fullRuns <- struct{}{}
+	defer func() { <-fullRuns }()
+	return f()
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -283,15 +282,6 @@ type zooOutcome struct {
 	took   time.Duration
 }
 
-// zooParallel is how many rows run at once: two per core. A row spends
-// most of its time waiting for a server (bounds of SHUT, LEAK's rounds, a
-// oneshot server's quiet period): the whole zoo used 6m25s of CPU in
-// 8m37s at one row per core, so two per core keep the CPU short of full
-// without the zoo's own load deciding anything. Each row's verdicts come
-// from its first run; nothing is re-checked (make zoo-soak runs the zoo
-// under busy loops on every core to show that).
-var zooParallel = 2 * runtime.NumCPU()
-
 // TestMutants runs the whole harness against every mutant of the zoo that
 // runs as a command and checks that it FAILs exactly the requirements the
 // fault breaks: no escaped mutant, no false alarm, and a clean bill for
@@ -325,7 +315,6 @@ func testZoo(t *testing.T, inProcessRows bool) {
 	}
 
 	start, cpu0 := time.Now(), zooCPU()
-	sem := make(chan struct{}, zooParallel)
 	var mu sync.Mutex
 	type line struct {
 		zc       zooCase
@@ -363,13 +352,13 @@ func testZoo(t *testing.T, inProcessRows bool) {
 			fmt.Fprintf(&b, "%-24s %-6s %-7s %-10s %-15q %-5v %7v  %s → %s\n", l.zc.mutant, l.zc.model, l.zc.protocol, kind, l.zc.prefix, l.ok,
 				l.took.Round(100*time.Millisecond), exp, obs)
 		}
-		t.Logf("mutation score: %d/%d mutants caught; %d/%d correct servers clean; %v in all, %v of CPU (time scale %v, %d rows at once)\n%s",
-			caught, total, clean, correct, time.Since(start).Round(time.Second), (zooCPU() - cpu0).Round(time.Second), scale, zooParallel, b.String())
+		t.Logf("mutation score: %d/%d mutants caught; %d/%d correct servers clean; %v in all, %v of CPU (time scale %v, %d full runs at once in the package)\n%s",
+			caught, total, clean, correct, time.Since(start).Round(time.Second), (zooCPU() - cpu0).Round(time.Second), scale, cap(fullRuns), b.String())
 	})
 
 	// Each selected row registers itself and waits (t.Parallel) until this
 	// function returns; meanwhile the rows are started here, slow ones
-	// first, zooParallel at a time. So -run selects rows, and the work is
+	// first, as fullRuns lets them. So -run selects rows, and the work is
 	// bounded whatever -parallel says.
 	type started struct {
 		zc   zooCase
@@ -407,7 +396,7 @@ func testZoo(t *testing.T, inProcessRows bool) {
 	if !inProcessRows && len(queue) > 0 {
 		program = filepath.Join(testbin.Build(t, mutant.RaceEnabled, "github.com/echoconform/echoconform/cmd/echomutant"), "echomutant")
 	}
-	// Command rows run zooParallel at a time; in-process rows one at a
+	// Command rows run as fullRuns lets them; in-process rows one at a
 	// time.
 	var commandsDone sync.WaitGroup
 	var inProcess []started
@@ -419,9 +408,7 @@ func testZoo(t *testing.T, inProcessRows bool) {
 		commandsDone.Add(1)
 		go func() {
 			defer commandsDone.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			s.done <- runZooCase(s.zc, program, scale)
+			s.done <- runFull(func() zooOutcome { return runZooCase(s.zc, program, scale) })
 		}()
 	}
 	go func() {

@@ -28,8 +28,9 @@ type options struct {
 	rapid       rapidSettings
 	rapidSet    map[string]bool // rapid flags an option set
 
-	leak  *leakCache // shared by the LEAK checks of one run
-	alive *aliveLog  // what every check of the run left of the server
+	leak  *leakCache     // shared by the LEAK checks of one run
+	shut  *shutdownCache // shared by SHUT-3 to SHUT-7
+	alive *aliveLog      // what every check of the run left of the server
 }
 
 func buildOptions(opts []Option) (options, error) {
@@ -41,6 +42,7 @@ func buildOptions(opts []Option) (options, error) {
 		timeScale:   1,
 		rapid:       rapidSettings{checks: DefaultChecks, steps: 20},
 		leak:        &leakCache{},
+		shut:        &shutdownCache{},
 		alive:       &aliveLog{},
 	}
 	for _, opt := range opts {

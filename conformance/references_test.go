@@ -11,6 +11,7 @@ import (
 	"github.com/echoconform/echoconform/echo"
 	"github.com/echoconform/echoconform/impl/forking"
 	"github.com/echoconform/echoconform/impl/threading"
+	"github.com/echoconform/echoconform/internal/testbin"
 )
 
 // referenceCases are the declarations the references are checked under:
@@ -47,6 +48,11 @@ func declare(protocol echo.Protocol, prefix echo.Template, model conformance.Mod
 // in-process leak checks read the whole process, so these run one at a
 // time.
 func TestReferencesInProcess(t *testing.T) {
+	// The forking reference's children run cmd/echochild, as echoserver's
+	// do (impl/forking's tests check children that re-execute the server's
+	// binary): a test binary re-executed takes several times longer to
+	// start.
+	child := filepath.Join(testbin.Build(t, false, "github.com/echoconform/echoconform/cmd/echochild"), "echochild")
 	for _, model := range []conformance.Model{conformance.ModelThread, conformance.ModelFork} {
 		for _, rc := range referenceCases {
 			t.Run(string(model)+"/"+rc.name, func(t *testing.T) {
@@ -54,7 +60,11 @@ func TestReferencesInProcess(t *testing.T) {
 				cfg := echo.Config{Protocol: rc.protocol, Prefix: echo.MustParseTemplate(rc.prefix)}
 				newServer := func() echo.Server { return threading.New(cfg) }
 				if model == conformance.ModelFork {
-					newServer = func() echo.Server { return forking.New(cfg) }
+					newServer = func() echo.Server {
+						srv := forking.New(cfg)
+						srv.Child = child
+						return srv
+					}
 				}
 				conformance.Test(t, conformance.InProcess(string(model), newServer), declare(rc.protocol, cfg.Prefix, model)...)
 			})
@@ -72,7 +82,10 @@ func TestReferencesCommand(t *testing.T) {
 				skipShort(t, rc.name == "stream-prefix")
 				t.Parallel()
 				target := conformance.Command(bin, "-model", string(model), "-protocol", rc.protocol.String(), "-prefix", rc.prefix, "-addr", "{addr}")
-				conformance.Test(t, target, declare(rc.protocol, echo.MustParseTemplate(rc.prefix), model)...)
+				runFull(func() bool {
+					conformance.Test(t, target, declare(rc.protocol, echo.MustParseTemplate(rc.prefix), model)...)
+					return true
+				})
 			})
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -16,11 +18,11 @@ import (
 func init() {
 	register("SHUT-1", check{applies: needsRestart, ends: true, run: func(ck *checker) { ck.shutdown(ck.dl.D/4, true).judgeNewConn(ck) }})
 	register("SHUT-2", check{applies: needsRestart, ends: true, run: func(ck *checker) { ck.shutdown(ck.dl.D, false).judgeRefused(ck) }})
-	register("SHUT-3", check{applies: needsRestart, ends: true, run: func(ck *checker) { ck.shutdown(0, false).judgeInFlight(ck) }})
-	register("SHUT-4", check{applies: needsRestart, ends: true, run: func(ck *checker) { ck.shutdown(0, false).judgeStopped(ck) }})
-	register("SHUT-5", check{applies: onlyCommand, ends: true, run: func(ck *checker) { ck.shutdown(0, false).judgeStatus(ck) }})
-	register("SHUT-6", check{applies: onlyInProcess, ends: true, run: func(ck *checker) { ck.shutdown(0, false).judgeReturns(ck) }})
-	register("SHUT-7", check{applies: needsRestart, ends: true, run: func(ck *checker) { ck.shutdown(0, false).judgeOrphans(ck) }})
+	register("SHUT-3", check{applies: needsRestart, ends: true, run: func(ck *checker) { ck.sharedShutdown().judgeInFlight(ck) }})
+	register("SHUT-4", check{applies: needsRestart, ends: true, run: func(ck *checker) { ck.sharedShutdown().judgeStopped(ck) }})
+	register("SHUT-5", check{applies: onlyCommand, ends: true, run: func(ck *checker) { ck.sharedShutdown().judgeStatus(ck) }})
+	register("SHUT-6", check{applies: onlyInProcess, ends: true, run: func(ck *checker) { ck.sharedShutdown().judgeReturns(ck) }})
+	register("SHUT-7", check{applies: needsRestart, ends: true, run: func(ck *checker) { ck.sharedShutdown().judgeOrphans(ck) }})
 }
 
 func needsRestart(ck *checker) string {
@@ -62,6 +64,42 @@ type shutdownObs struct {
 	serveErr    error
 	returned    bool
 	left        []int
+}
+
+// shutdownCache shares one shutdown among SHUT-3 to SHUT-7, which judge
+// the same scenario (no wait for the port, no probe), each its own part:
+// a server that ignores SIGTERM then costs the harness one stop bound, not
+// five.
+type shutdownCache struct {
+	mu     sync.Mutex
+	obs    *shutdownObs
+	in     string // the check that ran it
+	failed error  // the scenario ended before it was complete
+}
+
+func (ck *checker) sharedShutdown() *shutdownObs {
+	c := ck.o.shut
+	c.mu.Lock()
+	// Deferred: a scenario that ends the check (the server died) must not
+	// leave the other SHUT checks waiting for the lock.
+	defer c.mu.Unlock()
+	if c.obs == nil && c.failed == nil {
+		complete := false
+		defer func() {
+			if !complete {
+				why := strings.TrimSpace(ck.diedOf() + "\n" + ck.rec.lastError())
+				c.failed = fmt.Errorf("it ended in %s: %s", ck.req.ID, why)
+			}
+		}()
+		c.obs, c.in = ck.shutdown(0, false), ck.req.ID
+		complete = true
+		return c.obs
+	}
+	if c.failed != nil {
+		ck.Fatalf("the shutdown this check judges could not be observed: %v", c.failed)
+	}
+	ck.note("judged on the shutdown observed in %s", c.in)
+	return c.obs
 }
 
 // shutdown shuts a fresh server down with one connection in flight. It

@@ -45,13 +45,14 @@ func TestZoo(t *testing.T) {
 }
 
 func TestCommand(t *testing.T) {
-	argv := Command("drop-nul", ModelFork, echo.Stream, "{pid}: ")
+	argv := Command("", "drop-nul", ModelFork, echo.Stream, "{pid}: ")
 	require.Equal(t, flagMutant+"drop-nul", argv[1])
 	require.Contains(t, argv, "-addr={addr}")
 	require.Contains(t, argv, "-prefix={pid}: ")
 	require.Contains(t, argv, "-model=fork")
 	require.Contains(t, argv, "-protocol=stream")
 	require.True(t, strings.HasPrefix(argv[0], "/"), "an absolute path: %s", argv[0])
+	require.Equal(t, "/usr/local/bin/echomutant", Command("/usr/local/bin/echomutant", "drop-nul", ModelFork, echo.Stream, "")[0])
 }
 
 func TestChildConfig(t *testing.T) {
