@@ -15,20 +15,19 @@ import (
 )
 
 // referenceCases are the declarations the references are checked under:
-// both protocols, with and without a prefix.
-// With -short, the cases marked short cover every requirement once for
-// each reference (in process: each protocol with a prefix; as a command,
-// which SHUT-5 needs: stream).
+// both protocols, with and without a prefix. With -short, the in-process
+// cases (each protocol with a prefix) and one command case (stream with a
+// prefix: SHUT-5 needs a command) cover every requirement once for each
+// reference.
 var referenceCases = []struct {
 	name     string
 	protocol echo.Protocol
 	prefix   string
-	short    bool // in process
 }{
-	{"stream", echo.Stream, "", false},
-	{"stream-prefix", echo.Stream, "{pid}/{ppid}: ", true},
-	{"oneshot", echo.Oneshot, "", false},
-	{"oneshot-prefix", echo.Oneshot, "{pid}/{ppid}: ", true},
+	{"stream", echo.Stream, ""},
+	{"stream-prefix", echo.Stream, "{pid}/{ppid}: "},
+	{"oneshot", echo.Oneshot, ""},
+	{"oneshot-prefix", echo.Oneshot, "{pid}/{ppid}: "},
 }
 
 // skipShort leaves a case out under -short, saying so.
@@ -44,9 +43,10 @@ func declare(protocol echo.Protocol, prefix echo.Template, model conformance.Mod
 		conformance.ExpectModel(model), conformance.TimeScale(timeScale)}
 }
 
-// TestReferencesInProcess checks both references in this process. The
-// in-process leak checks read the whole process, so these run one at a
-// time.
+// TestReferencesInProcess checks both references in this process, with a
+// prefix (the declarations without one run as commands,
+// TestReferencesCommand). The in-process leak checks read the whole
+// process, so these run one at a time, before the parallel tests.
 func TestReferencesInProcess(t *testing.T) {
 	// The forking reference's children run cmd/echochild, as echoserver's
 	// do (impl/forking's tests check children that re-execute the server's
@@ -55,8 +55,10 @@ func TestReferencesInProcess(t *testing.T) {
 	child := filepath.Join(testbin.Build(t, false, "github.com/echoconform/echoconform/cmd/echochild"), "echochild")
 	for _, model := range []conformance.Model{conformance.ModelThread, conformance.ModelFork} {
 		for _, rc := range referenceCases {
+			if rc.prefix == "" {
+				continue
+			}
 			t.Run(string(model)+"/"+rc.name, func(t *testing.T) {
-				skipShort(t, rc.short)
 				cfg := echo.Config{Protocol: rc.protocol, Prefix: echo.MustParseTemplate(rc.prefix)}
 				newServer := func() echo.Server { return threading.New(cfg) }
 				if model == conformance.ModelFork {
