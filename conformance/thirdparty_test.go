@@ -77,9 +77,11 @@ var thirdParties = []thirdParty{
 		// The loss is a race inside ncat. STREAM-3, whose case is the bug's
 		// (send, half-close at once), has seen it in every run, idle and
 		// under load; STREAM-1, STREAM-4 and CONC-3 see it most times (CI
-		// once saw STREAM-4 pass).
+		// once saw STREAM-4 pass), and ROBUST-3 (its trickling client
+		// half-closes right after the last byte) sometimes: the last byte
+		// lost.
 		mustFail: []string{"STREAM-3"}, shouldFail: []string{"SHUT-2", "SHUT-5"},
-		mayFail: []string{"STREAM-1", "STREAM-4", "CONC-3", "SHUT-3"}},
+		mayFail: []string{"STREAM-1", "STREAM-4", "CONC-3", "ROBUST-3", "SHUT-3"}},
 	// Flags that do not describe the server must fail it.
 	{name: "Python ThreadingMixIn checked as -model fork", tool: "python3", pkg: "python3",
 		argv: []string{"../testdata/servers/cookbook.py", "thread", "{port}"}, protocol: echo.Oneshot, prefix: "{pid}: ", model: conformance.ModelFork,

@@ -13,15 +13,12 @@ import (
 // TestHostileConcurrent: connections past MaxChildren wait (in the server,
 // or in the listen backlog past MaxWaiting) and none is refused.
 func TestHostileConcurrent(t *testing.T) {
-	// within is a hang guard: a child per connection, each a new process
-	// of this test binary (slow to start under the race detector).
+	// within is a hang guard: a child per connection.
 	n, maxChildren, within := 1000, 64, 5*time.Minute
 	if *impltest.Long {
 		// 256 with a child, 4,096 waiting in the server (MaxWaiting), the
 		// rest in the listen backlog (somaxconn, 4,096 here): a client
 		// past all three would wait for SYN retransmits.
-		// A child per connection, started under the race detector: about
-		// 100 a second here, so the last waits about a minute.
 		n, maxChildren, within = 6000, 256, 8*time.Minute
 	}
 	impltest.ManyConcurrent(t, withPool(func(s *forking.Server) { s.MaxChildren = maxChildren }), n, maxChildren, within)
@@ -35,7 +32,9 @@ func TestHostileIdleClients(t *testing.T) {
 	impltest.IdleClients(t, m, 20, maxChildren)
 }
 
-func TestHostileResetMidTransfer(t *testing.T) { impltest.ResetMidTransfer(t, model, 16) }
+func TestHostileResetMidTransfer(t *testing.T) {
+	impltest.ResetMidTransfer(t, echochildModel(echochild), 16)
+}
 
 // TestHostileStorm: 2,000 by default, 10,000 with -long. Below
 // MaxChildren a connection gets its child at once (SPEC.md MODEL-1), so a
@@ -46,7 +45,7 @@ func TestHostileStorm(t *testing.T) {
 	if *impltest.Long {
 		n = 10000
 	}
-	impltest.Storm(t, model, n, 8, 5*time.Minute)
+	impltest.Storm(t, echochildModel(echochild), n, 8, 5*time.Minute)
 }
 
-func TestHostileOutOfFDs(t *testing.T) { impltest.OutOfFDs(t, model, 100) }
+func TestHostileOutOfFDs(t *testing.T) { impltest.OutOfFDs(t, echochildModel(echochild), 100) }

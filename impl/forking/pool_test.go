@@ -36,9 +36,12 @@ func serveForever() {
 	os.Exit(1)
 }
 
+// withPool is the forking reference with echochild children, configured
+// by f.
 func withPool(f func(s *forking.Server)) impltest.Model {
 	return impltest.Model{Fork: true, New: func(cfg echo.Config) impltest.Server {
 		s := forking.New(cfg)
+		s.Child = echochild
 		f(s)
 		return s
 	}}
