@@ -136,7 +136,7 @@ func (in *instance) startCommand(ctx context.Context, argv []string) error {
 	// The harness adopts the orphans of the servers it starts, so that it
 	// can see them, count them against the server and reap them.
 	subreaper.Do(func() { _ = proc.SetChildSubreaper() })
-	port, err := freePort()
+	port, err := choosePort()
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrNotReady, err)
 	}
@@ -164,9 +164,12 @@ func (in *instance) startCommand(ctx context.Context, argv []string) error {
 	tick := time.NewTicker(dl.poll)
 	defer tick.Stop()
 	exited := in.exited
+	taken := false // a process outside the command's tree listened on the port
 	for {
-		if ok, _ := proc.IsListening(port); ok {
+		if mine, other := in.listeners(); mine {
 			break
+		} else if other {
+			taken = true
 		}
 		select {
 		case <-exited:
@@ -175,6 +178,11 @@ func (in *instance) startCommand(ctx context.Context, argv []string) error {
 				continue
 			}
 			err := fmt.Errorf("%w: %s exited (%v) before listening on port %d%s", ErrNotReady, argv[0], describe(in.status), port, in.output.excerpt(10))
+			if taken {
+				// Another process bound the port first: not the
+				// server's fault; the caller starts it on another port.
+				err = fmt.Errorf("%w: %w", errPortTaken, err)
+			}
 			in.close()
 			return err
 		case <-ctx.Done():
@@ -194,6 +202,32 @@ func (in *instance) startCommand(ctx context.Context, argv []string) error {
 	in.track()
 	in.watchPID()
 	return nil
+}
+
+// errPortTaken: a process outside the command's tree listened on the
+// port chosen for it, and the command exited before listening.
+var errPortTaken = errors.New("the port chosen for the server was taken by another process")
+
+// listeners reports whether a process of the command's tree listens on its
+// port, and whether another process does: a port that was free when the
+// harness chose it may be bound by anyone before the server binds it, and
+// a listener that is not the server's must not make it ready.
+func (in *instance) listeners() (mine, other bool) {
+	inodes, err := proc.ListenerInodes(in.port)
+	if err != nil || len(inodes) == 0 {
+		return false, false
+	}
+	in.track()
+	var pids []int
+	for pid := range in.tree {
+		pids = append(pids, pid)
+	}
+	for _, ino := range inodes {
+		if proc.Holds(pids, ino) {
+			return true, false
+		}
+	}
+	return false, true
 }
 
 // startDirect starts argv as a child of this process, in its own group.
@@ -403,13 +437,46 @@ func expandArgs(argv []string, port int) []string {
 	return out
 }
 
+// issued are the ports freePort handed out lately: runs at once in one
+// process (the zoo, a teacher's many servers) must not be given the same
+// port, which the kernel offers again as soon as it is free.
+var issued struct {
+	sync.Mutex
+	recent map[int]bool
+	order  []int
+}
+
+// choosePort is freePort; a test makes it return a taken port.
+var choosePort = freePort
+
+// freePort returns a port on 127.0.0.1 that is free now and was not handed
+// out among the last 4,096.
 func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	issued.Lock()
+	defer issued.Unlock()
+	if issued.recent == nil {
+		issued.recent = map[int]bool{}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		// Held open until the function returns: the next try gets
+		// another port.
+		defer ln.Close()
+		port := ln.Addr().(*net.TCPAddr).Port
+		if issued.recent[port] {
+			continue
+		}
+		issued.recent[port] = true
+		issued.order = append(issued.order, port)
+		if len(issued.order) > 4096 {
+			delete(issued.recent, issued.order[0])
+			issued.order = issued.order[1:]
+		}
+		return port, nil
+	}
 }
 
 // tail keeps the last bytes a server wrote, so that its output is drained

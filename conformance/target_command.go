@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 )
@@ -24,7 +25,16 @@ func (commandKind) caps() capabilities {
 
 var subreaper sync.Once
 
+// portTries bounds the starts of one fresh server whose port another
+// process took between the harness choosing it and the server binding it.
+const portTries = 3
+
 func (k commandKind) start(ctx context.Context, o *options) (*instance, error) {
-	in := &instance{o: o}
-	return in, in.startCommand(ctx, k.argv)
+	for try := 1; ; try++ {
+		in := &instance{o: o}
+		err := in.startCommand(ctx, k.argv)
+		if !errors.Is(err, errPortTaken) || try == portTries {
+			return in, err
+		}
+	}
 }

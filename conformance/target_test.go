@@ -1,0 +1,72 @@
+package conformance
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// TestFreePortNotReissued: runs at once in one process are given
+// different ports, though the kernel offers a freed port again at once.
+func TestFreePortNotReissued(t *testing.T) {
+	seen := map[int]bool{}
+	for range 200 {
+		p, err := freePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[p] {
+			t.Fatalf("port %d handed out twice", p)
+		}
+		seen[p] = true
+	}
+}
+
+// TestPortTakenByAnother: a port chosen for a server may be bound by
+// another process first. A listener outside the command's tree does not
+// make the command ready, and a command that then fails to bind is started
+// again on another port, not judged "never ready".
+func TestPortTakenByAnother(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		if os.Getenv("ECHOCONFORM_REQUIRE_TOOLS") == "1" {
+			t.Fatal("python3 not found; install the Debian package python3")
+		}
+		t.Skip("python3 not found; install the Debian package python3")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	taken := ln.Addr().(*net.TCPAddr).Port
+	calls := 0
+	choosePort = func() (int, error) {
+		calls++
+		if calls == 1 {
+			return taken, nil
+		}
+		return freePort()
+	}
+	defer func() { choosePort = freePort }()
+
+	o, err := buildOptions(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A server that exits 1 when its bind fails, as most do.
+	server := "import socket,sys,time\ns=socket.socket()\ns.bind(('127.0.0.1',int(sys.argv[1])))\ns.listen()\ntime.sleep(60)"
+	in, err := commandKind{[]string{py, "-c", server, "{port}"}}.start(context.Background(), &o)
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	defer in.close()
+	if calls != 2 || in.port == taken {
+		t.Fatalf("started on port %d after %d choices, want a second port other than %d", in.port, calls, taken)
+	}
+	if mine, other := in.listeners(); !mine || other {
+		t.Fatalf("listeners on the server's port %d: mine=%v other=%v, want true, false", in.port, mine, other)
+	}
+}
