@@ -491,4 +491,38 @@ func streamBoundaries(ck *checker) {
 		n := min(max(4*c+1, 8193), 1<<20+1)
 		one(boundaryData(n), c)
 	}
+	streamOpenAtOnce(ck)
+}
+
+// streamOpenAtOnce is the fixed case of the random runs' widest state:
+// as many connections open at once as they open (4), each echoed while the
+// ones opened before it wait, idle, the last opened first. A server that
+// cannot hold them (serial, capped, blocked by an idle client) fails here
+// in every run, not when the draws happen to open that many.
+func streamOpenAtOnce(ck *checker) {
+	const k = 4
+	es := make([]*echoConn, k)
+	for i := range es {
+		e, err := ck.openEcho()
+		if err != nil {
+			ck.Fatal(err)
+		}
+		es[i] = e
+		defer func() { e.close(); <-e.done }()
+	}
+	for i := k - 1; i >= 0; i-- {
+		e, data := es[i], boundaryData(1000+i)
+		if err := e.send(data); err != nil {
+			ck.Fatal(err)
+		}
+		if err := e.halfClose(); err != nil {
+			ck.Fatal(err)
+		}
+		if err := e.waitEcho(ck.o.prefix, ck.dl.transfer(len(data))); err != nil {
+			ck.Fatalf("conn %d of %d open at once (the last opened is echoed first, the others idle): %v\n(a fixed case)", e.id, k, err)
+		}
+		if err := e.settle(ck.o.prefix, ck.dl.settle); err != nil {
+			ck.Fatalf("conn %d of %d open at once: %v\n(a fixed case)", e.id, k, err)
+		}
+	}
 }
