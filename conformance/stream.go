@@ -446,9 +446,11 @@ func boundarySizes(max int) []int {
 
 // streamBoundaries runs STREAM-1's fixed cases before its random ones, so
 // that a server that drops, duplicates, reorders or alters bytes fails in
-// every run, not in the runs whose draws reach the fault: each boundary
-// size in one write, smallest first (the first failure is the minimal
-// counterexample), then a message cut into writes of every size class.
+// every run, not in the runs whose draws reach the fault: the empty
+// connection, each boundary size in one write, smallest first (the first
+// failure is the minimal counterexample), a message cut into writes of
+// every size class, a reset, and the most connections the random runs
+// hold open at once.
 func streamBoundaries(ck *checker) {
 	one := func(data []byte, chunk int) {
 		e, err := ck.openEcho()
@@ -484,6 +486,7 @@ func streamBoundaries(ck *checker) {
 			ck.Fatalf("conn %d, %d bytes sent in all: %v\n(a fixed case: the bytes %s, then a half-close)", e.id, len(data), err, how)
 		}
 	}
+	one(nil, 1) // the empty connection: the prefix alone, then EOF
 	for _, n := range boundarySizes(8 << 20) {
 		one(boundaryData(n), n)
 	}
@@ -491,6 +494,20 @@ func streamBoundaries(ck *checker) {
 		n := min(max(4*c+1, 8193), 1<<20+1)
 		one(boundaryData(n), c)
 	}
+	// A client that resets mid-message, as the random runs' resets do.
+	// Once the server has let go of it, a server that died of it is dead,
+	// and the next case finds it so, every run.
+	e, err := ck.openEcho()
+	if err != nil {
+		ck.Fatal(err)
+	}
+	if err := e.send(boundaryData(4096)); err != nil {
+		ck.Fatal(err)
+	}
+	ino := ck.serverInode(e.conn)
+	e.abort()
+	<-e.done
+	ck.awaitLetGo(ino)
 	streamOpenAtOnce(ck)
 }
 
