@@ -9,9 +9,10 @@ FUZZTIME ?= 30s
 # The whole test suite (CI runs exactly this): formatting, vet, every
 # package's fast tests under the race detector, then every test in full
 # without it (the whole mutant zoo, every third-party server, the hostile
-# servers and clients). Packages run one per core at most (-p), and so do
-# the zoo's rows (two per core: they mostly wait). The full zoo under the
-# race detector, and under busy loops, is make zoo-soak.
+# servers and clients). Packages run one per core at most (-p); inside the
+# conformance package, full runs of the harness (zoo rows, references,
+# third-party servers) three per core: they mostly wait. The full zoo under
+# the race detector, and under busy loops, is make zoo-soak.
 NPROC ?= $(shell nproc)
 
 test: vet fmt race full
