@@ -133,12 +133,14 @@ func (ck *checker) shutdown(listenWait time.Duration, probe bool) *shutdownObs {
 	obs.listenFor = time.Since(began)
 
 	// What follows is judged once the server has taken the shutdown: its
-	// own process has let go of the listener (D at most; a process it
-	// started may hold the port still). On a fast harness a probe or the
-	// in-flight exchange would otherwise run before a server, even one
-	// that drops everything at once, has even seen the signal.
+	// own process has let go of the listener (a process it started may
+	// hold the port still). On a fast harness a probe or the in-flight
+	// exchange would otherwise run before a server, even one that drops
+	// everything at once, has even seen the signal; on a busy one the
+	// server may take seconds to run its handler. The wait is the stop
+	// bound (SHUT-4 allows no more for the whole shutdown).
 	if obs.stillListen {
-		ck.poll(ck.dl.D, func() bool {
+		ck.poll(ck.dl.stop, func() bool {
 			if in.srv != nil {
 				ok, err := proc.IsListening(in.port)
 				return err != nil || !ok

@@ -270,15 +270,18 @@ func testStreamModel(ck *checker) {
 				}
 				return
 			}
-			// Wait for the end, so that the message reports what finally
-			// came back, whatever the timing.
+			// Wait for the end, and judge what finally came back, as the
+			// fixed cases do: STREAM-1 judges the bytes; an echo that is
+			// whole but late (a machine too busy to run the server) is
+			// STREAM-2's business.
 			select {
 			case <-e.done:
 			case <-time.After(ck.dl.D):
 			}
 			got, _, _ := e.snapshot()
-			_, verr := verifyReply(tmpl, got, sent)
-			fail(fmt.Errorf("conn %d, %d bytes sent in all: %v", e.id, len(sent), verr))
+			if _, verr := verifyReply(tmpl, got, sent); verr != nil {
+				fail(fmt.Errorf("conn %d, %d bytes sent in all: %v", e.id, len(sent), verr))
+			}
 		}
 		t.Repeat(map[string]func(*rapid.T){
 			"open": func(t *rapid.T) {
