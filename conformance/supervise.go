@@ -69,6 +69,10 @@ func supervise(argv []string) int {
 	}
 	sigchld := make(chan os.Signal, 1)
 	signal.Notify(sigchld, syscall.SIGCHLD)
+	// Told to stop (someone's kill or pkill): the server's tree goes with
+	// it, as when the harness ends.
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{
 		Env: env, Files: []uintptr{0, 1, 2},
 		Sys: &syscall.SysProcAttr{Setpgid: true},
@@ -98,6 +102,9 @@ func supervise(argv []string) int {
 		case <-done:
 			killBelow(pid)
 			return 0
+		case <-stop:
+			killBelow(pid)
+			return 1
 		}
 	}
 }

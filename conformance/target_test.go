@@ -5,7 +5,10 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"syscall"
 	"testing"
+
+	"github.com/echoconform/echoconform/internal/proc"
 )
 
 // TestFreePortNotReissued: runs at once in one process are given
@@ -68,5 +71,36 @@ func TestPortTakenByAnother(t *testing.T) {
 	}
 	if mine, other := in.listeners(); !mine || other {
 		t.Fatalf("listeners on the server's port %d: mine=%v other=%v, want true, false", in.port, mine, other)
+	}
+}
+
+// TestSupervisorStoppedEndsServer: a supervisor told to stop (SIGTERM, as
+// a kill or pkill sends) ends its server's tree before it exits.
+func TestSupervisorStoppedEndsServer(t *testing.T) {
+	if !supervised {
+		t.Skip("the test binary runs no supervisor (conformance.Init not called)")
+	}
+	o, err := buildOptions(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not found")
+	}
+	server := "import socket,sys,time\ns=socket.socket()\ns.bind(('127.0.0.1',int(sys.argv[1])))\ns.listen()\ntime.sleep(60)"
+	in, err := commandKind{[]string{py, "-c", server, "{port}"}}.start(context.Background(), &o)
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	defer in.close()
+	if err := in.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	<-in.waited
+	if err := syscall.Kill(in.pid, 0); err == nil {
+		if info, err := proc.Read(in.pid); err == nil && info.State != "Z" {
+			t.Fatalf("the server %d outlived its supervisor (state %s)", in.pid, info.State)
+		}
 	}
 }
