@@ -51,15 +51,8 @@ func (streamProtocol) judgeTrickled(ck *checker, c *conn, msg []byte) {
 // judgeCrossTalk interleaves writes on k connections, round robin, each
 // its own data, and expects every echo whole.
 func (streamProtocol) judgeCrossTalk(ck *checker, k int) {
-	es := make([]*echoConn, k)
-	for i := range es {
-		e, err := ck.openEcho()
-		if err != nil {
-			ck.Fatal(err)
-		}
-		es[i] = e
-		defer func() { e.close(); <-e.done }()
-	}
+	es, closeAll := ck.openEchoes(k)
+	defer closeAll()
 	for round := 0; round < 4; round++ {
 		for i, e := range es {
 			if err := e.send(seeded(uint64(1000*i+round), 100+1000*round)); err != nil {
@@ -129,6 +122,27 @@ func (ck *checker) openEcho() (*echoConn, error) {
 	e := &echoConn{conn: c, done: make(chan struct{}), notify: make(chan struct{}, 1)}
 	go e.readLoop()
 	return e, nil
+}
+
+// openEchoes opens k echo connections at once; closeAll closes them and
+// waits for their readers. A connection that cannot be opened ends the
+// check, the ones opened before it closed.
+func (ck *checker) openEchoes(k int) (es []*echoConn, closeAll func()) {
+	closeAll = func() {
+		for _, e := range es {
+			e.close()
+			<-e.done
+		}
+	}
+	for range k {
+		e, err := ck.openEcho()
+		if err != nil {
+			closeAll()
+			ck.Fatal(err)
+		}
+		es = append(es, e)
+	}
+	return es, closeAll
 }
 
 func (e *echoConn) readLoop() {
@@ -521,15 +535,8 @@ func streamBoundaries(ck *checker) {
 // in every run, not when the draws happen to open that many.
 func streamOpenAtOnce(ck *checker) {
 	const k = 4
-	es := make([]*echoConn, k)
-	for i := range es {
-		e, err := ck.openEcho()
-		if err != nil {
-			ck.Fatal(err)
-		}
-		es[i] = e
-		defer func() { e.close(); <-e.done }()
-	}
+	es, closeAll := ck.openEchoes(k)
+	defer closeAll()
 	for i := k - 1; i >= 0; i-- {
 		e, data := es[i], boundaryData(1000+i)
 		if err := e.send(data); err != nil {
