@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"runtime"
-	"strings"
 	"sync"
 
 	"go.uber.org/goleak"
@@ -70,35 +69,17 @@ type roundsObs struct {
 	goroutine error     // in-process: goroutines left after Shutdown
 }
 
-// leakCache shares one observation among the LEAK checks of a run: the
-// rounds cost the same for each, and each judges its own part.
-type leakCache struct {
-	mu  sync.Mutex
-	obs *roundsObs
-}
-
+// leakRounds are the rounds the LEAK checks of a run share: they cost the
+// same for each, and each judges its own part.
 func (ck *checker) leakRounds() *roundsObs {
-	c := ck.o.leak
-	c.mu.Lock()
-	// Deferred: a reading that ends the check (the server died) must not
-	// leave the other LEAK checks waiting for the lock.
-	defer c.mu.Unlock()
-	if c.obs == nil {
-		// A reading that ends this check ends the rounds: the other LEAK
-		// checks then see why, the server's death first.
-		complete := false
-		defer func() {
-			if !complete {
-				why := strings.TrimSpace(ck.diedOf() + "\n" + ck.rec.lastError())
-				c.obs = &roundsObs{failed: fmt.Errorf("they ended in %s: %s", ck.req.ID, why)}
-			}
-		}()
-		c.obs = ck.rounds()
-		complete = true
+	obs, _, err := ck.o.leak.get(ck, ck.rounds)
+	if err == nil {
+		err = obs.failed
+	} else {
+		err = fmt.Errorf("they %v", err)
 	}
-	obs := c.obs
-	if obs.failed != nil {
-		ck.Fatalf("the rounds of connections the leak checks read the server around could not be served: %v", obs.failed)
+	if err != nil {
+		ck.Fatalf("the rounds of connections the leak checks read the server around could not be served: %v", err)
 	}
 	return obs
 }

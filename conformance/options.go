@@ -28,9 +28,9 @@ type options struct {
 	rapid       rapidSettings
 	rapidSet    map[string]bool // rapid flags an option set
 
-	leak  *leakCache     // shared by the LEAK checks of one run
-	shut  *shutdownCache // shared by SHUT-3 to SHUT-7
-	alive *aliveLog      // what every check of the run left of the server
+	leak  *shared[*roundsObs]   // shared by the LEAK checks of one run
+	shut  *shared[*shutdownObs] // shared by SHUT-3 to SHUT-7
+	alive *aliveLog             // what every check of the run left of the server
 }
 
 func buildOptions(opts []Option) (options, error) {
@@ -41,8 +41,8 @@ func buildOptions(opts []Option) (options, error) {
 		concurrency: 64,
 		timeScale:   1,
 		rapid:       rapidSettings{checks: DefaultChecks, steps: 20},
-		leak:        &leakCache{},
-		shut:        &shutdownCache{},
+		leak:        &shared[*roundsObs]{},
+		shut:        &shared[*shutdownObs]{},
 		alive:       &aliveLog{},
 	}
 	for _, opt := range opts {

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -66,40 +64,18 @@ type shutdownObs struct {
 	left        []int
 }
 
-// shutdownCache shares one shutdown among SHUT-3 to SHUT-7, which judge
-// the same scenario (no wait for the port, no probe), each its own part:
-// a server that ignores SIGTERM then costs the harness one stop bound, not
-// five.
-type shutdownCache struct {
-	mu     sync.Mutex
-	obs    *shutdownObs
-	in     string // the check that ran it
-	failed error  // the scenario ended before it was complete
-}
-
+// sharedShutdown is the shutdown SHUT-3 to SHUT-7 share: they judge the
+// same scenario (no wait for the port, no probe), each its own part, so a
+// server that ignores SIGTERM costs the harness one stop bound, not five.
 func (ck *checker) sharedShutdown() *shutdownObs {
-	c := ck.o.shut
-	c.mu.Lock()
-	// Deferred: a scenario that ends the check (the server died) must not
-	// leave the other SHUT checks waiting for the lock.
-	defer c.mu.Unlock()
-	if c.obs == nil && c.failed == nil {
-		complete := false
-		defer func() {
-			if !complete {
-				why := strings.TrimSpace(ck.diedOf() + "\n" + ck.rec.lastError())
-				c.failed = fmt.Errorf("it ended in %s: %s", ck.req.ID, why)
-			}
-		}()
-		c.obs, c.in = ck.shutdown(0, false), ck.req.ID
-		complete = true
-		return c.obs
+	obs, by, err := ck.o.shut.get(ck, func() *shutdownObs { return ck.shutdown(0, false) })
+	if err != nil {
+		ck.Fatalf("the shutdown this check judges could not be observed: it %v", err)
 	}
-	if c.failed != nil {
-		ck.Fatalf("the shutdown this check judges could not be observed: %v", c.failed)
+	if by != ck.req.ID {
+		ck.note("judged on the shutdown observed in %s", by)
 	}
-	ck.note("judged on the shutdown observed in %s", c.in)
-	return c.obs
+	return obs
 }
 
 // shutdown shuts a fresh server down with one connection in flight. It
