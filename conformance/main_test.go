@@ -4,7 +4,6 @@ import (
 	"flag"
 	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -30,7 +29,7 @@ func TestMain(m *testing.M) {
 	set := false
 	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
 	if !set {
-		_ = flag.Set("test.parallel", strconv.Itoa(1000))
+		_ = flag.Set("test.parallel", "1000")
 	}
 	// The harness sets rapid's flags for its properties (options Checks,
 	// Seed, ShrinkTime), as for any user of conformance.Test.
@@ -47,8 +46,8 @@ func TestMain(m *testing.M) {
 var fullRuns = make(chan struct{}, 3*runtime.NumCPU())
 
 // runFull runs f when fullRuns lets it.
-func runFull[T any](f func() T) T {
+func runFull(f func()) {
 	fullRuns <- struct{}{}
 	defer func() { <-fullRuns }()
-	return f()
+	f()
 }

@@ -408,7 +408,7 @@ func testZoo(t *testing.T, inProcessRows bool) {
 		commandsDone.Add(1)
 		go func() {
 			defer commandsDone.Done()
-			s.done <- runFull(func() zooOutcome { return runZooCase(s.zc, program, scale) })
+			runFull(func() { s.done <- runZooCase(s.zc, program, scale) })
 		}()
 	}
 	go func() {

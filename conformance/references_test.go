@@ -1,8 +1,6 @@
 package conformance_test
 
 import (
-	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"testing"
@@ -84,9 +82,8 @@ func TestReferencesCommand(t *testing.T) {
 				skipShort(t, rc.name == "stream-prefix")
 				t.Parallel()
 				target := conformance.Command(bin, "-model", string(model), "-protocol", rc.protocol.String(), "-prefix", rc.prefix, "-addr", "{addr}")
-				runFull(func() bool {
+				runFull(func() {
 					conformance.Test(t, target, declare(rc.protocol, echo.MustParseTemplate(rc.prefix), model)...)
-					return true
 				})
 			})
 		}
@@ -99,12 +96,7 @@ func TestReferencesCommand(t *testing.T) {
 // checks the children that re-execute the server's binary).
 func buildEchoserver(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	cmd := exec.Command("go", "build", "-o", dir+"/", "../cmd/echoserver", "../cmd/echochild")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("building cmd/echoserver and cmd/echochild: %v", err)
-	}
+	dir := testbin.Build(t, false, "github.com/echoconform/echoconform/cmd/echoserver", "github.com/echoconform/echoconform/cmd/echochild")
 	return filepath.Join(dir, "echoserver")
 }
 

@@ -32,13 +32,7 @@ func TestFreePortNotReissued(t *testing.T) {
 // make the command ready, and a command that then fails to bind is started
 // again on another port, not judged "never ready".
 func TestPortTakenByAnother(t *testing.T) {
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		if os.Getenv("ECHOCONFORM_REQUIRE_TOOLS") == "1" {
-			t.Fatal("python3 not found; install the Debian package python3")
-		}
-		t.Skip("python3 not found; install the Debian package python3")
-	}
+	argv := pythonListener(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -59,9 +53,7 @@ func TestPortTakenByAnother(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A server that exits 1 when its bind fails, as most do.
-	server := "import socket,sys,time\ns=socket.socket()\ns.bind(('127.0.0.1',int(sys.argv[1])))\ns.listen()\ntime.sleep(60)"
-	in, err := commandKind{[]string{py, "-c", server, "{port}"}}.start(context.Background(), &o)
+	in, err := commandKind{argv}.start(context.Background(), &o)
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
@@ -78,22 +70,21 @@ func TestPortTakenByAnother(t *testing.T) {
 // a kill or pkill sends) ends its server's tree before it exits.
 func TestSupervisorStoppedEndsServer(t *testing.T) {
 	if !supervised {
-		t.Skip("the test binary runs no supervisor (conformance.Init not called)")
+		t.Fatal("no supervisor: TestMain must call conformance.Init")
 	}
+	argv := pythonListener(t)
 	o, err := buildOptions(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 not found")
-	}
-	server := "import socket,sys,time\ns=socket.socket()\ns.bind(('127.0.0.1',int(sys.argv[1])))\ns.listen()\ntime.sleep(60)"
-	in, err := commandKind{[]string{py, "-c", server, "{port}"}}.start(context.Background(), &o)
+	in, err := commandKind{argv}.start(context.Background(), &o)
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
 	defer in.close()
+	if in.pid <= 0 || in.pid == in.cmd.Process.Pid {
+		t.Fatalf("server %d, supervisor %d: want the server below its supervisor", in.pid, in.cmd.Process.Pid)
+	}
 	if err := in.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -103,4 +94,19 @@ func TestSupervisorStoppedEndsServer(t *testing.T) {
 			t.Fatalf("the server %d outlived its supervisor (state %s)", in.pid, info.State)
 		}
 	}
+}
+
+// pythonListener is the argv of a server that listens on {port} and exits 1
+// when its bind fails, as most servers do.
+func pythonListener(t *testing.T) []string {
+	t.Helper()
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		if os.Getenv("ECHOCONFORM_REQUIRE_TOOLS") == "1" {
+			t.Fatal("python3 not found; install the Debian package python3")
+		}
+		t.Skip("python3 not found; install the Debian package python3")
+	}
+	server := "import socket,sys,time\ns=socket.socket()\ns.bind(('127.0.0.1',int(sys.argv[1])))\ns.listen()\ntime.sleep(60)"
+	return []string{py, "-c", server, "{port}"}
 }

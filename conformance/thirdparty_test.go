@@ -122,16 +122,12 @@ func TestThirdPartyServers(t *testing.T) {
 			t.Parallel()
 			tool := need(t, tool(tp), tp.pkg)
 			argv := append([]string{tool}, tp.argv...)
-			type outcome struct {
-				rep *conformance.Report
-				err error
-			}
-			out := runFull(func() outcome {
-				rep, err := conformance.Check(context.Background(), conformance.Command(argv...),
+			var rep *conformance.Report
+			var err error
+			runFull(func() {
+				rep, err = conformance.Check(context.Background(), conformance.Command(argv...),
 					declare(tp.protocol, echo.MustParseTemplate(tp.prefix), tp.model)...)
-				return outcome{rep, err}
 			})
-			rep, err := out.rep, out.err
 			require.NoError(t, err)
 			var must, should []string
 			for _, r := range rep.Results {
