@@ -27,7 +27,7 @@ type Server interface {
 	Shutdown(ctx context.Context) error
 }
 
-// Protocol is one of the two echo protocols of SPEC.md.
+// Protocol is one of the echo protocols of SPEC.md.
 type Protocol int
 
 const (
@@ -36,7 +36,14 @@ const (
 	Stream Protocol = iota
 	// Oneshot is the seed's handler: one message, one reply, close.
 	Oneshot
+	// Line is line echo (CS:APP's echo, Java's readLine/println): each
+	// line comes back whole once its newline arrives; a half-close from
+	// the client ends the connection.
+	Line
 )
+
+// Protocols are the protocols of SPEC.md, in the order of its sections.
+var Protocols = []Protocol{Stream, Oneshot, Line}
 
 func (p Protocol) String() string {
 	switch p {
@@ -44,19 +51,20 @@ func (p Protocol) String() string {
 		return "stream"
 	case Oneshot:
 		return "oneshot"
+	case Line:
+		return "line"
 	}
 	return fmt.Sprintf("Protocol(%d)", int(p))
 }
 
-// ParseProtocol parses "stream" or "oneshot".
+// ParseProtocol parses "stream", "oneshot" or "line".
 func ParseProtocol(s string) (Protocol, error) {
-	switch s {
-	case "stream":
-		return Stream, nil
-	case "oneshot":
-		return Oneshot, nil
+	for _, p := range Protocols {
+		if p.String() == s {
+			return p, nil
+		}
 	}
-	return 0, fmt.Errorf("unknown protocol %q (want stream or oneshot)", s)
+	return 0, fmt.Errorf("unknown protocol %q (want stream, oneshot or line)", s)
 }
 
 // Defaults of SPEC.md for the oneshot protocol.
@@ -68,10 +76,15 @@ const (
 	DefaultQuiet = 100 * time.Millisecond
 )
 
+// DefaultMaxLine is the longest line (its newline included) a line server
+// echoes whole unless it declares otherwise (SPEC.md LINE-5).
+const DefaultMaxLine = 8192
+
 // Config is what an echo server speaks.
 type Config struct {
 	Protocol Protocol
 	Prefix   Template      // written once per connection before the echoed data
 	MaxMsg   int           // oneshot: largest message; 0 means DefaultMaxMsg
 	Quiet    time.Duration // oneshot: end of message after this much silence; 0 means DefaultQuiet
+	MaxLine  int           // line: longest line echoed whole, newline included; 0 means DefaultMaxLine
 }

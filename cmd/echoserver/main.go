@@ -30,10 +30,11 @@ func main() {
 func run(args []string) int {
 	fs := flag.NewFlagSet("echoserver", flag.ContinueOnError)
 	model := fs.String("model", "thread", "concurrency model: fork (a child process per connection) or thread")
-	protocol := fs.String("protocol", "stream", "protocol: stream (RFC 862) or oneshot (one message, one reply, close)")
+	protocol := fs.String("protocol", "stream", "protocol: stream (RFC 862), oneshot (one message, one reply, close) or line (a line at a time)")
 	prefix := fs.String("prefix", "", "prefix template written once per connection, e.g. '{pid}: ' ({pid}, {ppid})")
 	addr := fs.String("addr", "127.0.0.1:7007", "address to listen on (port 0 picks a free one)")
 	maxMsg := fs.Int("max-msg", echo.DefaultMaxMsg, "oneshot: largest message in bytes")
+	maxLine := fs.Int("max-line", echo.DefaultMaxLine, "line: longest line echoed whole, in bytes, newline included")
 	maxChildren := fs.Int("max-children", forking.DefaultMaxChildren, "fork: most children alive at once")
 	child := fs.String("child", forking.ChildBeside(), "fork: the program each connection's child runs: echochild, found beside echoserver by default, starts faster; empty: echoserver itself")
 	grace := fs.Duration("grace", 10*time.Second, "how long shutdown waits for in-flight connections")
@@ -43,7 +44,7 @@ func run(args []string) int {
 	if fs.NArg() > 0 {
 		return usage("unexpected argument %q", fs.Arg(0))
 	}
-	cfg := echo.Config{MaxMsg: *maxMsg}
+	cfg := echo.Config{MaxMsg: *maxMsg, MaxLine: *maxLine}
 	var err error
 	if cfg.Protocol, err = echo.ParseProtocol(*protocol); err != nil {
 		return usage("%v", err)
@@ -53,6 +54,9 @@ func run(args []string) int {
 	}
 	if *maxMsg <= 0 {
 		return usage("-max-msg must be positive")
+	}
+	if *maxLine <= 0 {
+		return usage("-max-line must be positive")
 	}
 	var srv interface {
 		echo.Server

@@ -32,6 +32,7 @@ func TestEchochild(t *testing.T) {
 		// tests of the self-executing children run.
 		t.Run("Interactive", func(t *testing.T) { impltest.Interactive(t, m) })
 		t.Run("Oneshot", func(t *testing.T) { impltest.Oneshot(t, m) })
+		t.Run("Line", func(t *testing.T) { impltest.Line(t, m) })
 		t.Log("-short: leaves out StreamExact, HalfClose, PIDs and Concurrent64 with echochild")
 		return
 	}
@@ -39,6 +40,7 @@ func TestEchochild(t *testing.T) {
 	t.Run("HalfClose", func(t *testing.T) { impltest.HalfClose(t, m) })
 	t.Run("Interactive", func(t *testing.T) { impltest.Interactive(t, m) })
 	t.Run("Oneshot", func(t *testing.T) { impltest.Oneshot(t, m) })
+	t.Run("Line", func(t *testing.T) { impltest.Line(t, m) })
 	t.Run("PIDs", func(t *testing.T) { impltest.PIDs(t, m) })
 	t.Run("Concurrent64", func(t *testing.T) { impltest.Concurrent(t, m, 64) })
 }

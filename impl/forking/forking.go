@@ -136,7 +136,10 @@ func New(cfg echo.Config) *Server {
 	// A child serves one connection with one goroutine: GOMAXPROCS=1
 	// spares it the start of threads it would not use (the last value of a
 	// key wins in exec.Cmd's environment).
-	cc := forkchild.Config{Oneshot: cfg.Protocol == echo.Oneshot, MaxMsg: cfg.MaxMsg, Quiet: cfg.Quiet}
+	cc := forkchild.Config{Protocol: cfg.Protocol.String(), MaxMsg: cfg.MaxMsg, Quiet: cfg.Quiet, MaxLine: cfg.MaxLine}
+	if cc.MaxLine <= 0 {
+		cc.MaxLine = echo.DefaultMaxLine
+	}
 	if cc.MaxMsg <= 0 {
 		cc.MaxMsg = echo.DefaultMaxMsg
 	}

@@ -20,6 +20,7 @@ func TestStreamExact(t *testing.T)      { impltest.StreamExact(t, model) }
 func TestHalfClose(t *testing.T)        { impltest.HalfClose(t, model) }
 func TestInteractive(t *testing.T)      { impltest.Interactive(t, model) }
 func TestOneshot(t *testing.T)          { impltest.Oneshot(t, model) }
+func TestLine(t *testing.T)             { impltest.Line(t, model) }
 func TestPIDs(t *testing.T)             { impltest.PIDs(t, model) }
 func TestConcurrent64(t *testing.T)     { impltest.Concurrent(t, model, 64) }
 func TestShutdownGraceful(t *testing.T) { impltest.ShutdownGraceful(t, model) }

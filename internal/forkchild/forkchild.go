@@ -34,25 +34,22 @@ const MaxPrefix = 64 << 10
 
 // Config is what a child speaks, defaults resolved.
 type Config struct {
-	Oneshot bool
-	MaxMsg  int
-	Quiet   time.Duration
+	Protocol string // stream, oneshot or line (echo.Protocol's names)
+	MaxMsg   int
+	Quiet    time.Duration
+	MaxLine  int
 }
 
 // Encode is the value of Env for c.
 func (c Config) Encode() string {
-	protocol := "stream"
-	if c.Oneshot {
-		protocol = "oneshot"
-	}
-	return strings.Join([]string{"v3", protocol, strconv.Itoa(c.MaxMsg), strconv.FormatInt(int64(c.Quiet), 10)}, "|")
+	return strings.Join([]string{"v4", c.Protocol, strconv.Itoa(c.MaxMsg), strconv.FormatInt(int64(c.Quiet), 10), strconv.Itoa(c.MaxLine)}, "|")
 }
 
 // Decode parses the value of Env.
 func Decode(v string) (Config, error) {
 	f := strings.Split(v, "|")
 	bad := fmt.Errorf("bad %s=%q (a server and a child of different versions?)", Env, v)
-	if len(f) != 4 || f[0] != "v3" || (f[1] != "stream" && f[1] != "oneshot") {
+	if len(f) != 5 || f[0] != "v4" || (f[1] != "stream" && f[1] != "oneshot" && f[1] != "line") {
 		return Config{}, bad
 	}
 	maxMsg, err := strconv.Atoi(f[2])
@@ -63,7 +60,11 @@ func Decode(v string) (Config, error) {
 	if err != nil || quiet <= 0 {
 		return Config{}, bad
 	}
-	return Config{Oneshot: f[1] == "oneshot", MaxMsg: maxMsg, Quiet: time.Duration(quiet)}, nil
+	maxLine, err := strconv.Atoi(f[4])
+	if err != nil || maxLine <= 0 {
+		return Config{}, bad
+	}
+	return Config{Protocol: f[1], MaxMsg: maxMsg, Quiet: time.Duration(quiet), MaxLine: maxLine}, nil
 }
 
 // Message is what the server sends with the connection's descriptor: a
@@ -95,9 +96,12 @@ func Run(v string) int {
 	}
 	c := fileConn{os.NewFile(uintptr(fd), "conn")}
 	defer c.Close()
-	if cfg.Oneshot {
+	switch cfg.Protocol {
+	case "oneshot":
 		_ = serveconn.Oneshot(c, prefix, cfg.MaxMsg, cfg.Quiet)
-	} else {
+	case "line":
+		_ = serveconn.Line(c, prefix, cfg.MaxLine)
+	default:
 		_ = serveconn.Stream(c, prefix)
 	}
 	return 0

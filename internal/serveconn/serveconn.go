@@ -1,4 +1,4 @@
-// Package serveconn speaks the two echo protocols of SPEC.md on one
+// Package serveconn speaks the echo protocols of SPEC.md on one
 // connection: the handler both reference servers share (through
 // impl/internal/handler.ServeConn) and the forking reference's children run.
 //
@@ -10,6 +10,7 @@
 package serveconn
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"os"
@@ -85,4 +86,48 @@ func Oneshot(c Conn, prefix []byte, maxMsg int, quiet time.Duration) error {
 		_, _ = io.CopyN(io.Discard, c, lingerLimit)
 	}
 	return nil
+}
+
+// Line writes prefix, then echoes the client's data a line at a time: each
+// line goes back whole, in one write, once its newline arrives, and the
+// lines one read brings go back together (SPEC.md LINE-1..6). Memory stays
+// bounded by maxLine: a longer line goes back in pieces of maxLine bytes.
+// At EOF a final line without a newline goes back, then the half-close.
+// The caller closes c.
+func Line(c Conn, prefix []byte, maxLine int) error {
+	if len(prefix) > 0 {
+		if _, err := c.Write(prefix); err != nil {
+			return err
+		}
+	}
+	buf := make([]byte, maxLine)
+	n := 0 // bytes of buf holding a line not yet complete
+	for {
+		k, err := c.Read(buf[n:])
+		if k > 0 {
+			end := n + k // complete lines end at the last newline
+			if i := bytes.LastIndexByte(buf[n:end], '\n'); i >= 0 {
+				end = n + i + 1
+			} else if end < len(buf) {
+				end = 0
+			}
+			if end > 0 {
+				if _, err := c.Write(buf[:end]); err != nil {
+					return err
+				}
+			}
+			n = copy(buf, buf[end:n+k])
+		}
+		if err == io.EOF {
+			if n > 0 {
+				if _, err := c.Write(buf[:n]); err != nil {
+					return err
+				}
+			}
+			return c.CloseWrite()
+		}
+		if err != nil {
+			return err
+		}
+	}
 }

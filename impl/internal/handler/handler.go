@@ -20,7 +20,8 @@ func ServeConn(c net.Conn, cfg echo.Config, pid, ppid int) error {
 		sc = noCloseWrite{c} // a net.Conn that cannot half-close
 	}
 	prefix := cfg.Prefix.Render(pid, ppid)
-	if cfg.Protocol == echo.Oneshot {
+	switch cfg.Protocol {
+	case echo.Oneshot:
 		maxMsg, quiet := cfg.MaxMsg, cfg.Quiet
 		if maxMsg <= 0 {
 			maxMsg = echo.DefaultMaxMsg
@@ -29,6 +30,12 @@ func ServeConn(c net.Conn, cfg echo.Config, pid, ppid int) error {
 			quiet = echo.DefaultQuiet
 		}
 		return serveconn.Oneshot(sc, prefix, maxMsg, quiet)
+	case echo.Line:
+		maxLine := cfg.MaxLine
+		if maxLine <= 0 {
+			maxLine = echo.DefaultMaxLine
+		}
+		return serveconn.Line(sc, prefix, maxLine)
 	}
 	return serveconn.Stream(sc, prefix)
 }

@@ -1,6 +1,7 @@
 package impltest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -384,5 +385,69 @@ func Leaks(t *testing.T, m Model, n int) {
 			return false, fmt.Sprintf("%d descriptors open, %d before %d connections", fds, base, n)
 		}
 		return true, ""
+	})
+}
+
+// Line tests the line protocol: each complete line comes back, CR and all,
+// without a half-close; lines that share a write all come back; a line
+// split across writes comes back once complete; a final
+// line without a newline comes back at EOF; lines up to max-line come back
+// whole and a longer one leaves the server serving (SPEC.md LINE-1..6).
+func Line(t *testing.T, m Model) {
+	VerifyNone(t)
+	r := Start(t, m, echo.Config{Protocol: echo.Line, Prefix: Prefix})
+	t.Run("interactive", func(t *testing.T) {
+		c := r.Dial(t)
+		m.CheckValues(t, ExpectReply(t, c, Prefix, []byte("hello\n")))
+		ExpectEcho(t, c, []byte("CR kept\r\n"))
+		ExpectEcho(t, c, []byte("\n"))
+		ExpectEcho(t, c, []byte("one\ntwo\nthree\n"))
+		ExpectEcho(t, c, append(Pattern(1000, 7), '\n'))
+		ExpectEOF(t, c)
+	})
+	t.Run("split", func(t *testing.T) {
+		c := r.Dial(t)
+		m.CheckValues(t, ExpectReply(t, c, Prefix, []byte("a\n")))
+		require.NoError(t, c.SetDeadline(time.Now().Add(D)))
+		_, err := c.Write([]byte("first half, "))
+		require.NoError(t, err)
+		// The line comes back whole once its newline is written.
+		_, err = c.Write([]byte("second half\n"))
+		require.NoError(t, err)
+		got, err := readAtLeast(c, nil, len("first half, second half\n"))
+		require.NoError(t, err)
+		require.Equal(t, "first half, second half\n", string(got))
+		ExpectEOF(t, c)
+	})
+	t.Run("final-line-at-eof", func(t *testing.T) {
+		c := r.Dial(t)
+		require.NoError(t, c.SetWriteDeadline(time.Now().Add(D)))
+		_, err := c.Write([]byte("line\nno newline"))
+		require.NoError(t, err)
+		require.NoError(t, c.CloseWrite())
+		v, got := SplitReply(t, Prefix, ReadToEOF(t, c, D))
+		m.CheckValues(t, v)
+		require.Equal(t, "line\nno newline", string(got))
+	})
+	t.Run("max-line", func(t *testing.T) {
+		c := r.Dial(t)
+		line := append(Pattern(echo.DefaultMaxLine-1, 8), '\n')
+		for i := range line[:len(line)-1] {
+			if line[i] == '\n' {
+				line[i] = 'x'
+			}
+		}
+		m.CheckValues(t, ExpectReply(t, c, Prefix, line))
+		long := append(bytes.Repeat([]byte("y"), 3*echo.DefaultMaxLine+5), '\n')
+		ExpectEcho(t, c, long)
+		ExpectEcho(t, c, []byte("after a long line\n"))
+		ExpectEOF(t, c)
+	})
+	t.Run("max-line=16", func(t *testing.T) {
+		small := Start(t, m, echo.Config{Protocol: echo.Line, MaxLine: 16})
+		c := small.Dial(t)
+		ExpectEcho(t, c, []byte("fifteen bytes.\n"))
+		ExpectEcho(t, c, []byte("a line much longer than sixteen bytes\n"))
+		ExpectEOF(t, c)
 	})
 }
