@@ -26,6 +26,8 @@ type zooCase struct {
 	model    conformance.Model
 	protocol echo.Protocol
 	prefix   string // the template the server writes and declares
+	// finalLine is declared for line servers ("": the default, echo).
+	finalLine conformance.FinalLine
 	// inProcess runs the mutant in this process (mutant.New), where the
 	// harness sees goroutines; rows run as commands otherwise.
 	inProcess bool
@@ -225,13 +227,47 @@ var zooCases = []zooCase{
 		slow:   1,
 		want:   []string{"ONESHOT-1", "ONESHOT-4", "ONESHOT-5"},
 		shrunk: map[string]*regexp.Regexp{"ONESHOT-1": regexp.MustCompile(`^a 513-byte message in one write`)}},
+
+	// Line. The correct server under both declarations of a final line
+	// without a newline: declared drop, the echo it sends fails LINE-4.
+	{mutant: "correct", model: conformance.ModelThread, protocol: echo.Line, prefix: zooPIDPPID, short: true},
+	{mutant: "correct", model: conformance.ModelFork, protocol: echo.Line, prefix: zooPIDPPID},
+	{mutant: "correct", model: conformance.ModelThread, protocol: echo.Line, prefix: zooPID, finalLine: conformance.FinalLineDrop,
+		want: []string{"LINE-4"}},
+	{mutant: "line-drop-final", model: conformance.ModelThread, protocol: echo.Line, prefix: zooPID,
+		want: []string{"LINE-4"}},
+	{mutant: "line-drop-final", model: conformance.ModelFork, protocol: echo.Line, prefix: zooPID, finalLine: conformance.FinalLineDrop},
+	{mutant: "line-add-newline", model: conformance.ModelThread, protocol: echo.Line, prefix: zooPID,
+		want: []string{"LINE-4"}},
+	// Every check that sends several lines in one write: LINE-4's final
+	// line follows a complete one in the same write, CONC-3's rounds are
+	// lines.
+	{mutant: "line-first-only", model: conformance.ModelThread, protocol: echo.Line, prefix: zooPID,
+		want:   []string{"LINE-1", "LINE-2", "LINE-3", "LINE-4", "CONC-3"},
+		shrunk: map[string]*regexp.Regexp{"LINE-1": regexp.MustCompile(`a fixed case`)}},
+	// Every check whose lines end in CR LF, or whose final line in a CR.
+	{mutant: "line-strip-cr", model: conformance.ModelFork, protocol: echo.Line, prefix: zooPID,
+		want: []string{"LINE-1", "LINE-2", "LINE-3", "LINE-4", "CONC-3"}},
+	// Every check with a line longer than 1024 bytes.
+	{mutant: "line-truncate-1024", model: conformance.ModelThread, protocol: echo.Line, prefix: zooPID,
+		want:   []string{"LINE-1", "LINE-2", "LINE-4", "LINE-5"},
+		shrunk: map[string]*regexp.Regexp{"LINE-1": regexp.MustCompile(`^conn \d+, 1025 bytes sent in all`)}},
+	{mutant: "line-crash-long", model: conformance.ModelThread, protocol: echo.Line, prefix: zooPID,
+		want: []string{"LINE-5", "ALIVE-1"}},
+	// The trickling client of ROBUST-3 holds an incomplete line too.
+	{mutant: "line-block-partial", model: conformance.ModelThread, protocol: echo.Line, prefix: zooPID,
+		want: []string{"LINE-6", "ROBUST-3"}},
 }
 
 func (zc zooCase) name() string {
-	if zc.inProcess {
-		return fmt.Sprintf("%s/%s/%s/in-process", zc.mutant, zc.model, zc.protocol)
+	name := fmt.Sprintf("%s/%s/%s", zc.mutant, zc.model, zc.protocol)
+	if zc.finalLine != "" {
+		name += "/line-eof=" + string(zc.finalLine)
 	}
-	return fmt.Sprintf("%s/%s/%s", zc.mutant, zc.model, zc.protocol)
+	if zc.inProcess {
+		name += "/in-process"
+	}
+	return name
 }
 
 // target is the row's server: a command, or the mutant in this process.
@@ -420,12 +456,16 @@ func testZoo(t *testing.T, inProcessRows bool) {
 }
 
 func zooOptions(zc zooCase, scale float64, extra ...conformance.Option) []conformance.Option {
-	return append([]conformance.Option{
+	opts := []conformance.Option{
 		conformance.ExpectModel(zc.model),
 		conformance.ExpectProtocol(zc.protocol),
 		conformance.ExpectPrefix(echo.MustParseTemplate(zc.prefix)),
 		conformance.TimeScale(scale),
-	}, extra...)
+	}
+	if zc.finalLine != "" {
+		opts = append(opts, conformance.ExpectFinalLine(zc.finalLine))
+	}
+	return append(opts, extra...)
 }
 
 func runZooCase(zc zooCase, program string, scale float64) zooOutcome {

@@ -39,6 +39,8 @@ func (oneshotProtocol) messageSize(n, maxMsg int) int { return min(n, maxMsg) }
 // endMessage does nothing: the message ends where the server's read does.
 func (oneshotProtocol) endMessage(c *conn) error { return nil }
 
+func (oneshotProtocol) frame(msg []byte) []byte { return msg }
+
 func (oneshotProtocol) answersEarly() bool { return true }
 
 // judgeTrickled reads the reply leniently: the server may have answered the

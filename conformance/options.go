@@ -18,6 +18,8 @@ type options struct {
 	proto       protocol // what the checks call on for the protocol
 	prefix      echo.Template
 	maxMsg      int
+	maxLine     int
+	finalLine   FinalLine
 	model       Model
 	rules       modelRules // what the checks call on for the model
 	concurrency int
@@ -37,6 +39,8 @@ func buildOptions(opts []Option) (options, error) {
 	o := options{
 		protocol:    echo.Stream,
 		maxMsg:      echo.DefaultMaxMsg,
+		maxLine:     echo.DefaultMaxLine,
+		finalLine:   FinalLineEcho,
 		model:       ModelAny,
 		concurrency: 64,
 		timeScale:   1,
@@ -79,6 +83,30 @@ func ExpectMaxMsg(n int) Option {
 			return fmt.Errorf("max-msg must be positive, got %d", n)
 		}
 		o.maxMsg = n
+		return nil
+	}
+}
+
+// ExpectMaxLine declares the longest line, its newline included, that a
+// line server echoes whole (default 8192).
+func ExpectMaxLine(n int) Option {
+	return func(o *options) error {
+		if n <= 0 {
+			return fmt.Errorf("max-line must be positive, got %d", n)
+		}
+		o.maxLine = n
+		return nil
+	}
+}
+
+// ExpectFinalLine declares what a line server does with a last line
+// without a newline at the client's half-close (default FinalLineEcho).
+func ExpectFinalLine(f FinalLine) Option {
+	return func(o *options) error {
+		if f != FinalLineEcho && f != FinalLineDrop {
+			return fmt.Errorf("unknown final-line behaviour %q (want echo or drop)", f)
+		}
+		o.finalLine = f
 		return nil
 	}
 }

@@ -38,13 +38,15 @@ func (ck *checker) message(i int) []byte {
 	return m[:min(len(m), ck.o.maxMsg)]
 }
 
-// exchange sends msg and checks the reply. It waits a while for the reply
+// exchange sends msg, framed as the protocol's clients do, and checks the
+// reply. It waits a while for the reply
 // with the connection open and half-closes only when none came: so a check
 // that uses it depends neither on interactivity nor on how a oneshot server
 // decides that a message is complete (STREAM-2 and ONESHOT-1 check those),
 // nor does it trip over a server that loses data at a half-close
 // (STREAM-1/3 check that).
 func (ck *checker) exchange(c *conn, msg []byte) (echo.Values, error) {
+	msg = ck.o.proto.frame(msg)
 	if err := c.write(msg); err != nil {
 		return echo.Values{}, err
 	}

@@ -10,7 +10,7 @@ import (
 // protocol it declares: how its clients send and end a message, and how
 // its replies are judged where the protocols differ. A protocol's own
 // checks and its implementation of this interface live in its file
-// (stream.go, oneshot.go); adding one is that file and a line in
+// (stream.go, oneshot.go, line.go); adding one is that file and a line in
 // protocols.
 type protocol interface {
 	// messageSize is how many of n bytes a client sends as one message:
@@ -19,6 +19,9 @@ type protocol interface {
 	// endMessage tells the server that the message sent on c is complete,
 	// as the protocol's clients do.
 	endMessage(c *conn) error
+	// frame makes msg one whole message of the protocol, as its clients
+	// send it: line appends the newline msg lacks.
+	frame(msg []byte) []byte
 	// answersEarly says whether the server may answer the first bytes of
 	// a message and close: writing the rest may then fail, and data sent
 	// only to make a child appear ends that child's connection.
@@ -36,6 +39,7 @@ type protocol interface {
 var protocols = map[echo.Protocol]protocol{
 	echo.Stream:  streamProtocol{},
 	echo.Oneshot: oneshotProtocol{},
+	echo.Line:    lineProtocol{},
 }
 
 // protocolOf returns the implementation of a declared protocol.

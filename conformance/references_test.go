@@ -13,7 +13,7 @@ import (
 )
 
 // referenceCases are the declarations the references are checked under:
-// both protocols, with and without a prefix. With -short, the in-process
+// every protocol, with and without a prefix. With -short, the in-process
 // cases (each protocol with a prefix) and one command case (stream with a
 // prefix: SHUT-5 needs a command) cover every requirement once for each
 // reference.
@@ -26,6 +26,8 @@ var referenceCases = []struct {
 	{"stream-prefix", echo.Stream, "{pid}/{ppid}: "},
 	{"oneshot", echo.Oneshot, ""},
 	{"oneshot-prefix", echo.Oneshot, "{pid}/{ppid}: "},
+	{"line", echo.Line, ""},
+	{"line-prefix", echo.Line, "{pid}/{ppid}: "},
 }
 
 // skipShort leaves a case out under -short, saying so.

@@ -36,6 +36,8 @@ func (streamProtocol) messageSize(n, maxMsg int) int { return n }
 
 func (streamProtocol) endMessage(c *conn) error { return c.halfClose() }
 
+func (streamProtocol) frame(msg []byte) []byte { return msg }
+
 func (streamProtocol) answersEarly() bool { return false }
 
 // judgeTrickled half-closes and expects the whole echo.
@@ -244,8 +246,16 @@ func (e *echoConn) settle(t echo.Template, wait time.Duration) error {
 // is recorded where it shows and reported once, at the end, from one
 // place, with a message that depends on the data, not on timing.
 func testStreamModel(ck *checker) {
-	tmpl := ck.o.prefix
 	streamBoundaries(ck)
+	echoModel(ck, func(t *rapid.T) [][]byte { return [][]byte{payload(t, "data", 256<<10)} })
+}
+
+// echoModel is the random part of STREAM-1 and LINE-1: up to four
+// connections open at once, each driven by the writes draw returns, one
+// after another, half-closes and resets. A drained connection must have
+// come back whole.
+func echoModel(ck *checker, draw func(t *rapid.T) [][]byte) {
+	tmpl := ck.o.prefix
 	ck.property(func(t *rapid.T) {
 		ck.tr.reset()
 		var open []*echoConn
@@ -317,9 +327,11 @@ func testStreamModel(ck *checker) {
 				if failure != nil {
 					return
 				}
-				p := payload(t, "data", 256<<10)
-				if err := open[i].send(p); err != nil {
-					fail(fmt.Errorf("conn %d: writing %d bytes (%d sent in all): %v", open[i].id, len(p), len(open[i].sent), explain(errors.Unwrap(err))))
+				for _, p := range draw(t) {
+					if err := open[i].send(p); err != nil {
+						fail(fmt.Errorf("conn %d: writing %d bytes (%d sent in all): %v", open[i].id, len(p), len(open[i].sent), explain(errors.Unwrap(err))))
+						return
+					}
 				}
 			},
 			"drain": func(t *rapid.T) {
@@ -469,76 +481,48 @@ func boundarySizes(max int) []int {
 // every size class, a reset, and the most connections the random runs
 // hold open at once.
 func streamBoundaries(ck *checker) {
-	one := func(data []byte, chunk int) {
-		e, err := ck.openEcho()
-		if err != nil {
-			ck.Fatal(err)
-		}
-		defer func() { e.close(); <-e.done }()
-		for off := 0; off < len(data); off += chunk {
-			if err := e.send(data[off:min(off+chunk, len(data))]); err != nil {
-				ck.Fatalf("conn %d, %d bytes sent in all (writes of %d bytes): %v", e.id, len(data), chunk, err)
-			}
-		}
-		if err := e.halfClose(); err != nil {
-			ck.Fatal(err)
-		}
-		if e.waitEcho(ck.o.prefix, ck.dl.transfer(len(data))) == nil {
-			_ = e.settle(ck.o.prefix, ck.dl.settle)
-		} else {
-			// Wait for the end, so that the message reports what finally
-			// came back, whatever the timing.
-			select {
-			case <-e.done:
-			case <-time.After(ck.dl.D):
-			}
-		}
-		got, _, _ := e.snapshot()
-		_, err = verifyReply(ck.o.prefix, got, data)
-		if err != nil {
-			how := "in one write"
-			if chunk < len(data) {
-				how = fmt.Sprintf("in writes of %d bytes", chunk)
-			}
-			ck.Fatalf("conn %d, %d bytes sent in all: %v\n(a fixed case: the bytes %s, then a half-close)", e.id, len(data), err, how)
-		}
-	}
-	one(nil, 1) // the empty connection: the prefix alone, then EOF
+	ck.fixedEcho(nil, 1) // the empty connection: the prefix alone, then EOF
 	for _, n := range boundarySizes(8 << 20) {
-		one(boundaryData(n), n)
+		ck.fixedEcho(boundaryData(n), n)
 	}
 	for c := 1; c <= 256<<10; c <<= 1 {
 		n := min(max(4*c+1, 8193), 1<<20+1)
-		one(boundaryData(n), c)
+		ck.fixedEcho(boundaryData(n), c)
 	}
-	// A client that resets mid-message, as the random runs' resets do.
-	// Once the server has let go of it, a server that died of it is dead,
-	// and the next case finds it so, every run.
+	ck.fixedReset(boundaryData(4096))
+	openAtOnce(ck, func(i int) []byte { return boundaryData(1000 + i) })
+}
+
+// fixedReset is the fixed case of a client that resets after sending
+// data, as the random runs' resets do. Once the server has let go of it,
+// a server that died of it is dead, and the next case finds it so, every
+// run.
+func (ck *checker) fixedReset(data []byte) {
 	e, err := ck.openEcho()
 	if err != nil {
 		ck.Fatal(err)
 	}
-	if err := e.send(boundaryData(4096)); err != nil {
+	if err := e.send(data); err != nil {
 		ck.Fatal(err)
 	}
 	ino := ck.serverInode(e.conn)
 	e.abort()
 	<-e.done
 	ck.awaitLetGo(ino)
-	streamOpenAtOnce(ck)
 }
 
-// streamOpenAtOnce is the fixed case of the random runs' widest state:
-// as many connections open at once as they open (4), each echoed while the
-// ones opened before it wait, idle, the last opened first. A server that
-// cannot hold them (serial, capped, blocked by an idle client) fails here
-// in every run, not when the draws happen to open that many.
-func streamOpenAtOnce(ck *checker) {
+// openAtOnce is the fixed case of the random runs' widest state: as many
+// connections open at once as they open (4), each echoed (data(i) on the
+// i-th) while the ones opened before it wait, idle, the last opened
+// first. A server that cannot hold them (serial, capped, blocked by an
+// idle client) fails here in every run, not when the draws happen to
+// open that many.
+func openAtOnce(ck *checker, data func(i int) []byte) {
 	const k = 4
 	es, closeAll := ck.openEchoes(k)
 	defer closeAll()
 	for i := k - 1; i >= 0; i-- {
-		e, data := es[i], boundaryData(1000+i)
+		e, data := es[i], data(i)
 		if err := e.send(data); err != nil {
 			ck.Fatal(err)
 		}
@@ -551,5 +535,43 @@ func streamOpenAtOnce(ck *checker) {
 		if err := e.settle(ck.o.prefix, ck.dl.settle); err != nil {
 			ck.Fatalf("conn %d of %d open at once: %v\n(a fixed case)", e.id, k, err)
 		}
+	}
+}
+
+// fixedEcho is one fixed case of STREAM-1 or LINE-1: data in writes of
+// chunk bytes, then a half-close; what finally came back must be the
+// prefix and data, exactly.
+func (ck *checker) fixedEcho(data []byte, chunk int) {
+	e, err := ck.openEcho()
+	if err != nil {
+		ck.Fatal(err)
+	}
+	defer func() { e.close(); <-e.done }()
+	for off := 0; off < len(data); off += chunk {
+		if err := e.send(data[off:min(off+chunk, len(data))]); err != nil {
+			ck.Fatalf("conn %d, %d bytes sent in all (writes of %d bytes): %v", e.id, len(data), chunk, err)
+		}
+	}
+	if err := e.halfClose(); err != nil {
+		ck.Fatal(err)
+	}
+	if e.waitEcho(ck.o.prefix, ck.dl.transfer(len(data))) == nil {
+		_ = e.settle(ck.o.prefix, ck.dl.settle)
+	} else {
+		// Wait for the end, so that the message reports what finally
+		// came back, whatever the timing.
+		select {
+		case <-e.done:
+		case <-time.After(ck.dl.D):
+		}
+	}
+	got, _, _ := e.snapshot()
+	_, err = verifyReply(ck.o.prefix, got, data)
+	if err != nil {
+		how := "in one write"
+		if chunk < len(data) {
+			how = fmt.Sprintf("in writes of %d bytes", chunk)
+		}
+		ck.Fatalf("conn %d, %d bytes sent in all: %v\n(a fixed case: the bytes %s, then a half-close)", e.id, len(data), err, how)
 	}
 }

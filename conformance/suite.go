@@ -52,12 +52,15 @@ type Report struct {
 
 // ReportOptions are the declarations and settings a run used.
 type ReportOptions struct {
-	Protocol    string  `json:"protocol"`
-	Prefix      string  `json:"prefix"`
-	MaxMsg      int     `json:"max_msg"`
-	Model       Model   `json:"model"`
-	Concurrency int     `json:"concurrency"`
-	TimeScale   float64 `json:"time_scale"`
+	Protocol string `json:"protocol"`
+	Prefix   string `json:"prefix"`
+	MaxMsg   int    `json:"max_msg"`
+	// A line server's declarations (line protocol only).
+	MaxLine     int       `json:"max_line,omitempty"`
+	FinalLine   FinalLine `json:"line_eof,omitempty"`
+	Model       Model     `json:"model"`
+	Concurrency int       `json:"concurrency"`
+	TimeScale   float64   `json:"time_scale"`
 	// The property checks' settings: random cases after the fixed ones,
 	// the seed (0: a random one each check; a failure names its own), and
 	// the bound on shrinking.
@@ -198,9 +201,13 @@ func indent(s, pre string) string {
 
 func (o *options) report() ReportOptions {
 	rs := o.rapidSettings()
-	return ReportOptions{Protocol: o.protocol.String(), Prefix: o.prefix.String(), MaxMsg: o.maxMsg,
+	r := ReportOptions{Protocol: o.protocol.String(), Prefix: o.prefix.String(), MaxMsg: o.maxMsg,
 		Model: o.model, Concurrency: o.concurrency, TimeScale: o.timeScale,
 		Checks: rs.checks, Seed: rs.seed, ShrinkTime: rs.shrinkTime}
+	if _, ok := o.proto.(lineProtocol); ok {
+		r.MaxLine, r.FinalLine = o.maxLine, o.finalLine
+	}
+	return r
 }
 
 // checker is what a check works with: the options, a fresh server, client

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -36,9 +37,12 @@ func need(t *testing.T, tool, pkg string) string {
 // thirdParty is a server nobody on this project wrote, the flags it is
 // checked under, and the verdicts it deserves.
 type thirdParty struct {
-	name     string
-	tool     string // looked up in PATH
-	pkg      string // the Debian package that provides it
+	name string
+	tool string // looked up in PATH
+	pkg  string // the Debian package that provides it
+	// csrc is a C server's source: tool (gcc) compiles it, and argv
+	// follows the program built.
+	csrc     string
 	argv     []string
 	protocol echo.Protocol
 	prefix   string
@@ -82,6 +86,24 @@ var thirdParties = []thirdParty{
 		// lost.
 		mustFail: []string{"STREAM-3"}, shouldFail: []string{"SHUT-2", "SHUT-5"},
 		mayFail: []string{"STREAM-1", "STREAM-4", "CONC-3", "ROBUST-3", "SHUT-3"}},
+	// Line echo. CS:APP's servers (written anew in the textbook's style):
+	// the csapp.c wrappers end the process on any error, so the first
+	// client that resets kills the server (ECONNRESET on read; a write
+	// to a reset connection raises SIGPIPE), LINE-1's fixed reset case
+	// included. The select pool reads one line per wake-up through a
+	// buffered readline: lines already in its buffer wait for the next
+	// bytes to arrive (several lines in one write), and a partial line
+	// blocks the one thread.
+	{name: "CS:APP echoservert (C, thread per connection, Rio_readlineb)", tool: "gcc", pkg: "gcc",
+		csrc: "../testdata/servers/csapp_echoservert.c", argv: []string{"{port}"}, protocol: echo.Line, model: conformance.ModelThread,
+		mustFail: []string{"LINE-1", "ROBUST-2", "ALIVE-1"}, shouldFail: []string{"SHUT-3", "SHUT-5"}},
+	{name: "CS:APP echoservers (C, select pool, Rio_readlineb)", tool: "gcc", pkg: "gcc",
+		csrc: "../testdata/servers/csapp_echoservers.c", argv: []string{"{port}"}, protocol: echo.Line, model: conformance.ModelThread,
+		mustFail:   []string{"LINE-1", "LINE-2", "LINE-6", "CONC-3", "ROBUST-2", "ROBUST-3", "ALIVE-1"},
+		shouldFail: []string{"SHUT-3", "SHUT-5"}},
+	{name: "Python socketserver line echo (StreamRequestHandler, ThreadingMixIn)", tool: "python3", pkg: "python3",
+		argv: []string{"../testdata/servers/line_echo.py", "{port}"}, protocol: echo.Line, model: conformance.ModelThread,
+		shouldFail: []string{"CONC-4", "SHUT-3", "SHUT-5"}},
 	// Flags that do not describe the server must fail it.
 	{name: "Python ThreadingMixIn checked as -model fork", tool: "python3", pkg: "python3",
 		argv: []string{"../testdata/servers/cookbook.py", "thread", "{port}"}, protocol: echo.Oneshot, prefix: "{pid}: ", model: conformance.ModelFork,
@@ -121,6 +143,9 @@ func TestThirdPartyServers(t *testing.T) {
 			}
 			t.Parallel()
 			tool := need(t, tool(tp), tp.pkg)
+			if tp.csrc != "" {
+				tool = compileC(t, tool, tp.csrc)
+			}
 			argv := append([]string{tool}, tp.argv...)
 			var rep *conformance.Report
 			var err error
@@ -176,6 +201,15 @@ func TestSeedProgramReport(t *testing.T) {
 }
 
 func tool(tp thirdParty) string { return tp.tool }
+
+// compileC builds a C server with gcc into the test's directory.
+func compileC(t *testing.T, gcc, src string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), strings.TrimSuffix(filepath.Base(src), ".c"))
+	out, err := exec.CommandContext(t.Context(), gcc, "-O2", "-Wall", "-pthread", "-o", bin, src).CombinedOutput()
+	require.NoError(t, err, "gcc %s: %s", src, out)
+	return bin
+}
 
 func flags(tp thirdParty) string {
 	f := "-protocol " + tp.protocol.String() + " -model " + string(tp.model)

@@ -179,16 +179,16 @@ func FuzzTemplate(f *testing.F) {
 }
 
 func TestParseProtocol(t *testing.T) {
-	for s, want := range map[string]Protocol{"stream": Stream, "oneshot": Oneshot} {
+	for s, want := range map[string]Protocol{"stream": Stream, "oneshot": Oneshot, "line": Line} {
 		p, err := ParseProtocol(s)
 		require.NoError(t, err)
 		require.Equal(t, want, p)
 		require.Equal(t, s, p.String())
 	}
-	for _, s := range []string{"", "Stream", "ONESHOT", " stream", "udp", "echo"} {
+	for _, s := range []string{"", "Stream", "ONESHOT", " stream", "udp", "echo", "line\n", "lines"} {
 		_, err := ParseProtocol(s)
 		require.Error(t, err, "%q", s)
-		require.Contains(t, err.Error(), "stream or oneshot")
+		require.Contains(t, err.Error(), "stream, oneshot or line")
 	}
 	require.Equal(t, "Protocol(7)", Protocol(7).String())
 }

@@ -49,6 +49,8 @@ type config struct {
 	prefix      echo.Template
 	model       conformance.Model
 	maxMsg      int
+	maxLine     int
+	finalLine   conformance.FinalLine
 	strict      bool
 	run, skip   *regexp.Regexp
 	json        bool
@@ -83,9 +85,11 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("echoconform", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	var (
-		protocol  = fs.String("protocol", "stream", "the server's protocol: stream (RFC 862) or oneshot (one message, one reply, close)")
+		protocol  = fs.String("protocol", "stream", "the server's protocol: stream (RFC 862), oneshot (one message, one reply, close) or line (a line at a time)")
 		prefix    = fs.String("prefix", "", "the prefix template the server writes once per connection: {pid}, {ppid}, e.g. '{pid}: ' (default none)")
 		maxMsg    = fs.Int("max-msg", echo.DefaultMaxMsg, "oneshot: the largest message the server reads")
+		maxLine   = fs.Int("max-line", echo.DefaultMaxLine, "line: the longest line, newline included, the server echoes whole")
+		lineEOF   = fs.String("line-eof", "echo", "line: what the server does with a last line without a newline at the client's half-close: echo or drop")
 		model     = fs.String("model", "any", "the server's concurrency model: fork, thread or any (check none)")
 		strict    = fs.Bool("strict", false, "count failed SHOULDs as failures (exit 1)")
 		runRE     = fs.String("run", "", "check only the requirements whose ID matches this regexp, e.g. 'STREAM|SHUT-3'")
@@ -110,7 +114,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 		}
 		return nil, usageError{err.Error()}
 	}
-	c := &config{maxMsg: *maxMsg, strict: *strict, json: *jsonOut, junit: *junit, seed: *seed, checks: *checks,
+	c := &config{maxMsg: *maxMsg, maxLine: *maxLine, finalLine: conformance.FinalLine(*lineEOF), strict: *strict, json: *jsonOut, junit: *junit, seed: *seed, checks: *checks,
 		timeout: *timeout, timeScale: *timeScale, concurrency: *conc, verbose: *verbose, addr: *addr, argv: fs.Args()}
 	c.set = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) {
@@ -132,6 +136,10 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	switch {
 	case c.maxMsg <= 0:
 		return nil, usageError{"-max-msg must be positive"}
+	case c.maxLine <= 0:
+		return nil, usageError{"-max-line must be positive"}
+	case c.finalLine != conformance.FinalLineEcho && c.finalLine != conformance.FinalLineDrop:
+		return nil, usageError{fmt.Sprintf("-line-eof: unknown value %q (want echo or drop)", *lineEOF)}
 	case c.checks <= 0:
 		return nil, usageError{"-checks must be positive"}
 	case c.timeout <= 0:
@@ -249,7 +257,7 @@ type namedTarget struct {
 var referencePrefix = echo.MustParseTemplate("{pid}/{ppid}: ")
 
 // targets is what the command line names: a command, an address, or the
-// reference servers, each model declared as itself, in both protocols
+// reference servers, each model declared as itself, in every protocol
 // unless -protocol is given.
 func (c *config) targets() []namedTarget {
 	switch {
@@ -258,7 +266,7 @@ func (c *config) targets() []namedTarget {
 	case c.addr != "":
 		return []namedTarget{{conformance.Address(c.addr), c.model, c.protocol, c.prefix}}
 	}
-	protocols := []echo.Protocol{echo.Stream, echo.Oneshot}
+	protocols := echo.Protocols
 	if c.set["protocol"] {
 		protocols = []echo.Protocol{c.protocol}
 	}
@@ -268,7 +276,7 @@ func (c *config) targets() []namedTarget {
 	}
 	var out []namedTarget
 	for _, p := range protocols {
-		cfg := echo.Config{Protocol: p, Prefix: prefix, MaxMsg: c.maxMsg}
+		cfg := echo.Config{Protocol: p, Prefix: prefix, MaxMsg: c.maxMsg, MaxLine: c.maxLine}
 		if c.model != conformance.ModelFork {
 			out = append(out, namedTarget{conformance.InProcess("threading reference", func() echo.Server { return threading.New(cfg) }), conformance.ModelThread, p, prefix})
 		}
@@ -289,6 +297,8 @@ func (c *config) options(tg namedTarget, stderr io.Writer) []conformance.Option 
 		conformance.ExpectProtocol(tg.protocol),
 		conformance.ExpectPrefix(tg.prefix),
 		conformance.ExpectMaxMsg(c.maxMsg),
+		conformance.ExpectMaxLine(c.maxLine),
+		conformance.ExpectFinalLine(c.finalLine),
 		conformance.ExpectModel(tg.model),
 		conformance.TimeScale(c.timeScale),
 		conformance.Concurrency(c.concurrency),

@@ -133,21 +133,23 @@ func TestNoArgumentsChecksTheReferences(t *testing.T) {
 	// Under -race the references are instrumented too: deadlines doubled.
 	args := []string{"-time-scale", raceTimeScale}
 	if testing.Short() {
-		// One check of each kind, on the four references; left out under
-		// -short: STREAM-1 and ONESHOT-1's property runs, CONC-2..4,
-		// ROBUST, SHUT-1..3 and 5..7, LEAK (a minute and more in all).
-		args = append(args, "-run", "STREAM-[23]|ONESHOT-[25]|PREFIX-2|MODEL|CONC-1|SHUT-4|ALIVE")
+		// One check of each kind, on the six references; left out under
+		// -short: STREAM-1, ONESHOT-1 and LINE-1's property runs,
+		// CONC-2..4, ROBUST, SHUT-1..3 and 5..7, LEAK (a minute and more
+		// in all).
+		args = append(args, "-run", "STREAM-[23]|ONESHOT-[25]|LINE-[46]|PREFIX-2|MODEL|CONC-1|SHUT-4|ALIVE")
 	}
 	code, stdout, stderr := runCLI(t, args...)
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
 	for _, want := range []string{"threading reference (protocol stream", "forking reference (protocol stream",
-		"threading reference (protocol oneshot", "forking reference (protocol oneshot"} {
+		"threading reference (protocol oneshot", "forking reference (protocol oneshot",
+		"threading reference (protocol line", "forking reference (protocol line"} {
 		require.Contains(t, stdout, want)
 	}
 	// Exit 0 is the contract (every MUST); the SHOULDs are logged, not
 	// asserted here.
-	require.Equal(t, 4, strings.Count(stdout, " 0 failed, "), stdout)
-	if n := strings.Count(stdout, " 0 warned (SHOULD),"); n != 4 {
+	require.Equal(t, 6, strings.Count(stdout, " 0 failed, "), stdout)
+	if n := strings.Count(stdout, " 0 warned (SHOULD),"); n != 6 {
 		t.Logf("SHOULD warnings on the references:\n%s", stdout)
 	}
 	require.NotEmpty(t, stderr, "progress goes to stderr")
@@ -175,6 +177,8 @@ func TestHarnessErrors(t *testing.T) {
 		{"bad protocol", []string{"-protocol", "udp"}, "unknown protocol"},
 		{"unknown placeholder", []string{"-prefix", "{tid}: "}, "unknown placeholder {tid}"},
 		{"bad model", []string{"-model", "process"}, "unknown model"},
+		{"bad max-line", []string{"-protocol", "line", "-max-line", "0"}, "-max-line must be positive"},
+		{"bad line-eof", []string{"-protocol", "line", "-line-eof", "keep"}, `-line-eof: unknown value "keep"`},
 		{"unknown requirement", []string{"-run", "STREAM-99"}, "matches no requirement ID"},
 		{"bad regexp", []string{"-skip", "("}, "-skip"},
 		{"both targets", []string{"-addr", "127.0.0.1:1", "--", "true"}, "not both"},
@@ -291,4 +295,39 @@ func TestAttach(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, pids, os.Getpid(), "the listener is this process, so the process checks ran")
 	require.Contains(t, stdout, "MODEL-1    PASS")
+}
+
+// TestLineDeclarations checks that a line server's declarations reach the
+// checks and the JSON report (valid against the schema): the threading
+// reference, which echoes a final line without a newline, declared to
+// drop it, fails LINE-4 and nothing else.
+func TestLineDeclarations(t *testing.T) {
+	code, stdout, stderr := runCLI(t, "-json", "-protocol", "line", "-model", "thread", "-max-line", "100",
+		"-line-eof", "drop", "-run", "LINE-[45]", "-time-scale", raceTimeScale)
+	require.Equal(t, 1, code, stderr)
+	schema, err := jsonschema.NewCompiler().Compile("../../testdata/report.schema.json")
+	require.NoError(t, err)
+	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(stdout))
+	require.NoError(t, err)
+	require.NoError(t, schema.Validate(doc))
+	var rep struct {
+		Reports []struct {
+			Options struct {
+				Protocol  string
+				MaxLine   int    `json:"max_line"`
+				FinalLine string `json:"line_eof"`
+			}
+			Results []struct{ ID, Verdict, Message string }
+		}
+	}
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
+	require.Len(t, rep.Reports, 1)
+	r := rep.Reports[0]
+	require.Equal(t, "line", r.Options.Protocol)
+	require.Equal(t, 100, r.Options.MaxLine)
+	require.Equal(t, "drop", r.Options.FinalLine)
+	require.Len(t, r.Results, 2)
+	require.Equal(t, "FAIL", r.Results[0].Verdict, "LINE-4")
+	require.Contains(t, r.Results[0].Message, "declared: -line-eof drop")
+	require.Equal(t, "PASS", r.Results[1].Verdict, "LINE-5 with max-line 100: %s", r.Results[1].Message)
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -48,9 +49,12 @@ type handler struct {
 
 func (h *handler) serve() {
 	defer h.c.Close()
-	if h.cfg.Protocol == echo.Oneshot {
+	switch h.cfg.Protocol {
+	case echo.Oneshot:
 		h.oneshot()
-	} else {
+	case echo.Line:
+		h.line()
+	default:
 		h.stream()
 	}
 }
@@ -297,4 +301,121 @@ func (h *handler) resetWhenDelivered() {
 		}
 	}
 	_ = h.c.SetLinger(0)
+}
+
+// partialLock is held, with LineBlockPartial, by the connection whose line
+// has begun: the one thread of a select loop, blocked in its readline.
+var partialLock sync.Mutex
+
+// line echoes a line at a time (SPEC.md LINE-1..6), with the line faults.
+// Memory stays bounded by max-line, as in the references: a longer line
+// goes back in pieces.
+func (h *handler) line() {
+	k := h.k
+	if h.write(h.c, h.prefix()) != nil {
+		return
+	}
+	maxLine := h.cfg.MaxLine
+	if maxLine <= 0 {
+		maxLine = echo.DefaultMaxLine
+	}
+	pending := append([]byte(nil), h.first...) // bytes of a line not yet complete
+	cut := truncator{max: k.LineTruncate}
+	locked := false
+	defer func() {
+		if locked {
+			partialLock.Unlock()
+		}
+	}()
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := h.c.Read(buf)
+		if k.LineBlockPartial && !locked && n > 0 {
+			partialLock.Lock()
+			locked = true
+		}
+		p := buf[:n]
+		if k.LineFirstOnly {
+			if i := bytes.IndexByte(p, '\n'); i >= 0 && len(pending) == 0 {
+				p = p[:i+1] // what follows the first line of the read is lost
+			}
+		}
+		if k.LineTruncate > 0 {
+			p = cut.cut(p)
+		}
+		pending = append(pending, p...)
+		end := bytes.LastIndexByte(pending, '\n') + 1
+		if k.LineCrashLong && longestLine(pending) > maxLine {
+			fmt.Fprintf(os.Stderr, "mutant: fatal: a line longer than %d bytes overran the buffer\n", maxLine)
+			os.Exit(3)
+		}
+		if end == 0 && len(pending) >= maxLine {
+			end = len(pending)
+		}
+		out := pending[:end]
+		if k.LineStripCR {
+			out = bytes.ReplaceAll(out, []byte("\r\n"), []byte("\n"))
+		}
+		if len(out) > 0 && h.write(h.c, out) != nil {
+			return
+		}
+		pending = append(pending[:0], pending[end:]...)
+		if k.LineBlockPartial && locked && len(pending) == 0 {
+			partialLock.Unlock()
+			locked = false
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			h.crashOn(err)
+			return
+		}
+	}
+	switch {
+	case len(pending) == 0 || k.LineDropFinal:
+	case k.LineAddNewline:
+		pending = append(pending, '\n')
+	case k.LineStripCR:
+		pending = bytes.TrimSuffix(pending, []byte("\r"))
+	}
+	if !k.LineDropFinal && h.write(h.c, pending) != nil {
+		return
+	}
+	h.finish()
+}
+
+// longestLine is the length of the longest line in p, newline included.
+func longestLine(p []byte) int {
+	longest := 0
+	for line := range bytes.SplitAfterSeq(p, []byte("\n")) {
+		longest = max(longest, len(line))
+	}
+	return longest
+}
+
+// truncator cuts every line longer than max to its first max-1 bytes and a
+// newline, as fgets into a buffer of max bytes does when the caller throws
+// the rest of the line away.
+type truncator struct {
+	max     int
+	col     int  // bytes of the current line kept
+	discard bool // the rest of a cut line is being thrown away
+}
+
+func (t *truncator) cut(p []byte) []byte {
+	var out []byte
+	for _, b := range p {
+		switch {
+		case t.discard:
+			t.discard = b != '\n'
+		case b == '\n':
+			out, t.col = append(out, b), 0
+		case t.col == t.max-1:
+			out, t.col, t.discard = append(out, '\n'), 0, true
+		default:
+			out, t.col = append(out, b), t.col+1
+		}
+	}
+	return out
 }

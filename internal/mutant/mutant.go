@@ -89,6 +89,15 @@ type Knobs struct {
 	NoCloseSelf bool // after the reply, the server closes only once the client has
 	HalfMax     bool // the message is at most max-msg/2 bytes
 
+	// Line.
+	LineFirstOnly    bool // of the complete lines one read brings, only the first comes back (a recv, then split)
+	LineDropFinal    bool // a last line without a newline is dropped at EOF
+	LineAddNewline   bool // a last line without a newline comes back with one added (readLine, println)
+	LineStripCR      bool // CR LF goes back as LF, a CR at the end of the last line is dropped (readLine, println)
+	LineTruncate     int  // a line longer than this comes back cut to its first LineTruncate-1 bytes and a newline (fgets, the rest discarded)
+	LineCrashLong    bool // the server exits when a line exceeds max-line (a fixed buffer)
+	LineBlockPartial bool // once a client's line has begun, every other client waits until it is complete (a blocking readline in a select loop)
+
 	// Slow but correct.
 	ListenDelay time.Duration // listen this late
 	WriteDelay  time.Duration // pause before every write
@@ -104,14 +113,15 @@ type Mutant struct {
 }
 
 var stream, oneshot, both = []echo.Protocol{echo.Stream}, []echo.Protocol{echo.Oneshot}, []echo.Protocol{echo.Stream, echo.Oneshot}
+var line, every = []echo.Protocol{echo.Line}, echo.Protocols
 var thread, fork, models = []string{ModelThread}, []string{ModelFork}, []string{ModelThread, ModelFork}
 
 var zoo = []Mutant{
 	// Correct servers: they must pass everything.
-	{Name: "correct", Doc: "no fault at all", Models: models, Protocols: both},
-	{Name: "slow-listen", Doc: "correct, but listens only 700 ms after it starts", Models: models, Protocols: both,
+	{Name: "correct", Doc: "no fault at all", Models: models, Protocols: every},
+	{Name: "slow-listen", Doc: "correct, but listens only 700 ms after it starts", Models: models, Protocols: every,
 		Knobs: Knobs{ListenDelay: 700 * time.Millisecond}},
-	{Name: "slow-write", Doc: "correct, but pauses 5 ms before every write", Models: models, Protocols: both,
+	{Name: "slow-write", Doc: "correct, but pauses 5 ms before every write", Models: models, Protocols: every,
 		Knobs: Knobs{WriteDelay: 5 * time.Millisecond}},
 
 	// Stream data path.
@@ -203,6 +213,22 @@ var zoo = []Mutant{
 		Knobs: Knobs{NoCloseSelf: true}},
 	{Name: "oneshot-half-max", Doc: "reads at most half of max-msg", Models: models, Protocols: oneshot,
 		Knobs: Knobs{HalfMax: true}},
+
+	// Line.
+	{Name: "line-first-only", Doc: "of the complete lines one read brings, only the first comes back (a recv, then split on the newline)", Models: models, Protocols: line,
+		Knobs: Knobs{LineFirstOnly: true}},
+	{Name: "line-drop-final", Doc: "drops a last line without a newline at EOF, though declared to echo it", Models: models, Protocols: line,
+		Knobs: Knobs{LineDropFinal: true}},
+	{Name: "line-add-newline", Doc: "a last line without a newline comes back with one added (Java's readLine and println)", Models: models, Protocols: line,
+		Knobs: Knobs{LineAddNewline: true}},
+	{Name: "line-strip-cr", Doc: "CR LF comes back as LF, and a CR ending the last line is dropped (readLine and println)", Models: models, Protocols: line,
+		Knobs: Knobs{LineStripCR: true}},
+	{Name: "line-truncate-1024", Doc: "a line longer than 1024 bytes comes back cut to 1023 bytes and a newline (fgets into a 1 KiB buffer, the rest discarded)", Models: models, Protocols: line,
+		Knobs: Knobs{LineTruncate: 1024}},
+	{Name: "line-crash-long", Doc: "the server exits when a line exceeds max-line (a fixed buffer overrun)", Models: thread, Protocols: line,
+		Knobs: Knobs{LineCrashLong: true}},
+	{Name: "line-block-partial", Doc: "once a client's line has begun, every other client waits until it is complete (a blocking readline after select)", Models: thread, Protocols: line,
+		Knobs: Knobs{LineBlockPartial: true}},
 }
 
 // All returns every mutant, the correct servers first.
