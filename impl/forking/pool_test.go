@@ -32,7 +32,14 @@ func serveForever() {
 		os.Exit(2)
 	}
 	fmt.Println(ln.Addr())
-	_ = forking.New(echo.Config{Prefix: impltest.Prefix}).Serve(ln)
+	srv := forking.New(echo.Config{Prefix: impltest.Prefix})
+	// The spares stay until the server is killed: with the default 500 ms
+	// after the last connection, a loaded machine (race-instrumented
+	// children take long to start) could end them before the test sees
+	// them, and TestSparesDieWithServer would wait for spares that came
+	// and went.
+	srv.SpareTimeout = impltest.Timeout
+	_ = srv.Serve(ln)
 	os.Exit(1)
 }
 
