@@ -14,6 +14,7 @@ const (
 	ModelAny    Model = "any"    // check no model
 	ModelFork   Model = "fork"   // a child process per connection
 	ModelThread Model = "thread" // every connection inside the server process
+	ModelEvent  Model = "event"  // every connection inside the server process, by a fixed number of threads
 )
 
 // modelRules is what a model says about the server's processes, for the
@@ -48,10 +49,11 @@ var models = []struct {
 }{
 	{ModelFork, forkModel{}},
 	{ModelThread, threadModel{}},
+	{ModelEvent, eventModel{}},
 	{ModelAny, anyModel{}},
 }
 
-// ParseModel parses "any", "fork" or "thread".
+// ParseModel parses "fork", "thread", "event" or "any".
 func ParseModel(s string) (Model, error) {
 	if m := Model(s); m.rules() != nil {
 		return m, nil
@@ -134,6 +136,54 @@ func (threadModel) handlerProblem(pid, server int, kids []int) string {
 }
 
 func (threadModel) parentPIDs(handled, server, serverParent int) []int { return []int{serverParent} }
+
+// eventModel: every connection inside the server process, served by a
+// number of threads that does not grow with the number of connections.
+type eventModel struct{ threadModel }
+
+// eventConns is how many connections MODEL-1 opens, twice, beside the 4
+// it holds open, to see whether the server's threads grow with them.
+const eventConns = 16
+
+// judgeProcesses wants no child, as for thread, and threads (in process:
+// goroutines, the server sharing the harness's threads) that do not grow
+// from 4+eventConns connections to 4+2 eventConns, each served, beyond
+// what the user declared. The first ones bring a runtime's helper threads
+// to their plateau; nothing is closed in between, so no thread that is
+// about to end counts.
+func (m eventModel) judgeProcesses(ck *checker, server, base int, cs []*conn) {
+	m.threadModel.judgeProcesses(ck, server, base, cs)
+	open := 0
+	serve := func(cs []*conn) {
+		open += len(cs)
+		for i, c := range cs {
+			if _, err := ck.exchange(c, ck.message(i)); err != nil {
+				ck.Fatalf("with %d connections open: %v", open, err)
+			}
+		}
+	}
+	count, what := func() int { return ck.read().Threads }, "threads"
+	if ck.server().srv != nil {
+		count, what = func() int { return ck.read().Goroutines }, "goroutines"
+	}
+	serve(cs)
+	serve(ck.openAccepted(eventConns))
+	before, openBefore := count(), open
+	serve(ck.openAccepted(eventConns))
+	after := count()
+	ck.note("%d %s with %d connections open and served, %d with %d", after, what, open, before, openBefore)
+	if after > before+ck.o.eventThreads {
+		ck.Fatalf("the server ran %d %s with %d connections open and served, %d with %d: want no more (model event, %d more declared: -event-threads)",
+			after, what, open, before, openBefore, ck.o.eventThreads)
+	}
+}
+
+func (eventModel) handlerProblem(pid, server int, kids []int) string {
+	if pid != server {
+		return fmt.Sprintf("{pid} is %d, want the server process %d (model event)", pid, server)
+	}
+	return ""
+}
 
 // anyModel: no model declared; the server process or one of its children
 // may handle a connection.

@@ -28,6 +28,9 @@ type zooCase struct {
 	prefix   string // the template the server writes and declares
 	// finalLine is declared for line servers ("": the default, echo).
 	finalLine conformance.FinalLine
+	// eventThreads is declared for model event: a Go server's runtime
+	// starts a few threads of its own as connections come.
+	eventThreads int
 	// inProcess runs the mutant in this process (mutant.New), where the
 	// harness sees goroutines; rows run as commands otherwise.
 	inProcess bool
@@ -228,6 +231,13 @@ var zooCases = []zooCase{
 		want:   []string{"ONESHOT-1", "ONESHOT-4", "ONESHOT-5"},
 		shrunk: map[string]*regexp.Regexp{"ONESHOT-1": regexp.MustCompile(`^a 513-byte message in one write`)}},
 
+	// Model event: goroutines on a few threads are an event loop at the
+	// threads' level; a handler that holds a thread per connection is not.
+	{mutant: "correct", model: conformance.ModelEvent, protocol: echo.Stream, prefix: zooPID, eventThreads: 4},
+	{mutant: "thread-per-conn", model: conformance.ModelEvent, protocol: echo.Stream, prefix: zooPID, eventThreads: 4,
+		want: []string{"MODEL-1"}},
+	{mutant: "thread-per-conn", model: conformance.ModelThread, protocol: echo.Stream, prefix: zooPID},
+
 	// Line. The correct server under both declarations of a final line
 	// without a newline: declared drop, the echo it sends fails LINE-4.
 	{mutant: "correct", model: conformance.ModelThread, protocol: echo.Line, prefix: zooPIDPPID, short: true},
@@ -274,7 +284,13 @@ func (zc zooCase) name() string {
 // release ends what in-process mutants leaked, once the row is done.
 func (zc zooCase) target(program string) (target conformance.Target, release func()) {
 	if !zc.inProcess {
-		return conformance.Command(mutant.Command(program, zc.mutant, string(zc.model), zc.protocol, zc.prefix)...), func() {}
+		// A mutant runs in thread or fork; declared event, it runs its
+		// goroutines as the thread model does.
+		model := string(zc.model)
+		if zc.model == conformance.ModelEvent {
+			model = mutant.ModelThread
+		}
+		return conformance.Command(mutant.Command(program, zc.mutant, model, zc.protocol, zc.prefix)...), func() {}
 	}
 	var mu sync.Mutex
 	var made []*mutant.Server
@@ -464,6 +480,9 @@ func zooOptions(zc zooCase, scale float64, extra ...conformance.Option) []confor
 	}
 	if zc.finalLine != "" {
 		opts = append(opts, conformance.ExpectFinalLine(zc.finalLine))
+	}
+	if zc.eventThreads > 0 {
+		opts = append(opts, conformance.ExpectEventThreads(zc.eventThreads))
 	}
 	return append(opts, extra...)
 }

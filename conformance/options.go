@@ -14,21 +14,22 @@ import (
 type Option func(*options) error
 
 type options struct {
-	protocol    echo.Protocol
-	proto       protocol // what the checks call on for the protocol
-	prefix      echo.Template
-	maxMsg      int
-	maxLine     int
-	finalLine   FinalLine
-	model       Model
-	rules       modelRules // what the checks call on for the model
-	concurrency int
-	timeScale   float64
-	run, skip   *regexp.Regexp
-	progress    io.Writer
-	strict      bool
-	rapid       rapidSettings
-	rapidSet    map[string]bool // rapid flags an option set
+	protocol     echo.Protocol
+	proto        protocol // what the checks call on for the protocol
+	prefix       echo.Template
+	maxMsg       int
+	maxLine      int
+	finalLine    FinalLine
+	model        Model
+	rules        modelRules // what the checks call on for the model
+	eventThreads int        // threads an event server may start besides, under load
+	concurrency  int
+	timeScale    float64
+	run, skip    *regexp.Regexp
+	progress     io.Writer
+	strict       bool
+	rapid        rapidSettings
+	rapidSet     map[string]bool // rapid flags an option set
 
 	leak  *shared[*roundsObs]   // shared by the LEAK checks of one run
 	shut  *shared[*shutdownObs] // shared by SHUT-3 to SHUT-7
@@ -118,6 +119,19 @@ func ExpectModel(m Model) Option {
 			return err
 		}
 		o.model = m
+		return nil
+	}
+}
+
+// ExpectEventThreads declares how many threads an event-model server may
+// start besides the ones it runs at rest when connections come (a
+// runtime's helper threads; default 0).
+func ExpectEventThreads(n int) Option {
+	return func(o *options) error {
+		if n < 0 {
+			return fmt.Errorf("event-threads must not be negative, got %d", n)
+		}
+		o.eventThreads = n
 		return nil
 	}
 }

@@ -56,11 +56,13 @@ type ReportOptions struct {
 	Prefix   string `json:"prefix"`
 	MaxMsg   int    `json:"max_msg"`
 	// A line server's declarations (line protocol only).
-	MaxLine     int       `json:"max_line,omitempty"`
-	FinalLine   FinalLine `json:"line_eof,omitempty"`
-	Model       Model     `json:"model"`
-	Concurrency int       `json:"concurrency"`
-	TimeScale   float64   `json:"time_scale"`
+	MaxLine   int       `json:"max_line,omitempty"`
+	FinalLine FinalLine `json:"line_eof,omitempty"`
+	Model     Model     `json:"model"`
+	// Threads an event server may start besides (model event only).
+	EventThreads int     `json:"event_threads,omitempty"`
+	Concurrency  int     `json:"concurrency"`
+	TimeScale    float64 `json:"time_scale"`
 	// The property checks' settings: random cases after the fixed ones,
 	// the seed (0: a random one each check; a failure names its own), and
 	// the bound on shrinking.
@@ -204,6 +206,9 @@ func (o *options) report() ReportOptions {
 	r := ReportOptions{Protocol: o.protocol.String(), Prefix: o.prefix.String(), MaxMsg: o.maxMsg,
 		Model: o.model, Concurrency: o.concurrency, TimeScale: o.timeScale,
 		Checks: rs.checks, Seed: rs.seed, ShrinkTime: rs.shrinkTime}
+	if o.model == ModelEvent {
+		r.EventThreads = o.eventThreads
+	}
 	if _, ok := o.proto.(lineProtocol); ok {
 		r.MaxLine, r.FinalLine = o.maxLine, o.finalLine
 	}

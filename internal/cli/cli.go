@@ -45,26 +45,27 @@ flags:
 
 // config is the parsed command line.
 type config struct {
-	protocol    echo.Protocol
-	prefix      echo.Template
-	model       conformance.Model
-	maxMsg      int
-	maxLine     int
-	finalLine   conformance.FinalLine
-	strict      bool
-	run, skip   *regexp.Regexp
-	json        bool
-	junit       string
-	seed        uint64
-	checks      int
-	timeout     time.Duration
-	timeScale   float64
-	concurrency int
-	verbose     bool
-	addr        string
-	argv        []string
-	flags       []string // as given, for the reproduction command
-	set         map[string]bool
+	protocol     echo.Protocol
+	prefix       echo.Template
+	model        conformance.Model
+	maxMsg       int
+	maxLine      int
+	finalLine    conformance.FinalLine
+	eventThreads int
+	strict       bool
+	run, skip    *regexp.Regexp
+	json         bool
+	junit        string
+	seed         uint64
+	checks       int
+	timeout      time.Duration
+	timeScale    float64
+	concurrency  int
+	verbose      bool
+	addr         string
+	argv         []string
+	flags        []string // as given, for the reproduction command
+	set          map[string]bool
 }
 
 // usageError is a bad command line: one line, exit 2.
@@ -90,7 +91,8 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 		maxMsg    = fs.Int("max-msg", echo.DefaultMaxMsg, "oneshot: the largest message the server reads")
 		maxLine   = fs.Int("max-line", echo.DefaultMaxLine, "line: the longest line, newline included, the server echoes whole")
 		lineEOF   = fs.String("line-eof", "echo", "line: what the server does with a last line without a newline at the client's half-close: echo or drop")
-		model     = fs.String("model", "any", "the server's concurrency model: fork, thread or any (check none)")
+		model     = fs.String("model", "any", "the server's concurrency model: fork, thread, event or any (check none)")
+		evThreads = fs.Int("event-threads", 0, "event: threads the server may start besides the ones it runs at rest (a runtime's helpers)")
 		strict    = fs.Bool("strict", false, "count failed SHOULDs as failures (exit 1)")
 		runRE     = fs.String("run", "", "check only the requirements whose ID matches this regexp, e.g. 'STREAM|SHUT-3'")
 		skipRE    = fs.String("skip", "", "leave out the requirements whose ID matches this regexp")
@@ -114,7 +116,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 		}
 		return nil, usageError{err.Error()}
 	}
-	c := &config{maxMsg: *maxMsg, maxLine: *maxLine, finalLine: conformance.FinalLine(*lineEOF), strict: *strict, json: *jsonOut, junit: *junit, seed: *seed, checks: *checks,
+	c := &config{eventThreads: *evThreads, maxMsg: *maxMsg, maxLine: *maxLine, finalLine: conformance.FinalLine(*lineEOF), strict: *strict, json: *jsonOut, junit: *junit, seed: *seed, checks: *checks,
 		timeout: *timeout, timeScale: *timeScale, concurrency: *conc, verbose: *verbose, addr: *addr, argv: fs.Args()}
 	c.set = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) {
@@ -136,6 +138,8 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	switch {
 	case c.maxMsg <= 0:
 		return nil, usageError{"-max-msg must be positive"}
+	case c.eventThreads < 0:
+		return nil, usageError{"-event-threads must not be negative"}
 	case c.maxLine <= 0:
 		return nil, usageError{"-max-line must be positive"}
 	case c.finalLine != conformance.FinalLineEcho && c.finalLine != conformance.FinalLineDrop:
@@ -277,10 +281,10 @@ func (c *config) targets() []namedTarget {
 	var out []namedTarget
 	for _, p := range protocols {
 		cfg := echo.Config{Protocol: p, Prefix: prefix, MaxMsg: c.maxMsg, MaxLine: c.maxLine}
-		if c.model != conformance.ModelFork {
+		if c.model == conformance.ModelAny || c.model == conformance.ModelThread {
 			out = append(out, namedTarget{conformance.InProcess("threading reference", func() echo.Server { return threading.New(cfg) }), conformance.ModelThread, p, prefix})
 		}
-		if c.model != conformance.ModelThread {
+		if c.model == conformance.ModelAny || c.model == conformance.ModelFork {
 			child := forking.ChildBeside()
 			out = append(out, namedTarget{conformance.InProcess("forking reference", func() echo.Server {
 				f := forking.New(cfg)
@@ -300,6 +304,7 @@ func (c *config) options(tg namedTarget, stderr io.Writer) []conformance.Option 
 		conformance.ExpectMaxLine(c.maxLine),
 		conformance.ExpectFinalLine(c.finalLine),
 		conformance.ExpectModel(tg.model),
+		conformance.ExpectEventThreads(c.eventThreads),
 		conformance.TimeScale(c.timeScale),
 		conformance.Concurrency(c.concurrency),
 		conformance.Progress(progressWriter{stderr}),

@@ -177,6 +177,7 @@ func TestHarnessErrors(t *testing.T) {
 		{"bad protocol", []string{"-protocol", "udp"}, "unknown protocol"},
 		{"unknown placeholder", []string{"-prefix", "{tid}: "}, "unknown placeholder {tid}"},
 		{"bad model", []string{"-model", "process"}, "unknown model"},
+		{"bad event-threads", []string{"-model", "event", "-event-threads", "-1"}, "-event-threads must not be negative"},
 		{"bad max-line", []string{"-protocol", "line", "-max-line", "0"}, "-max-line must be positive"},
 		{"bad line-eof", []string{"-protocol", "line", "-line-eof", "keep"}, `-line-eof: unknown value "keep"`},
 		{"unknown requirement", []string{"-run", "STREAM-99"}, "matches no requirement ID"},

@@ -69,6 +69,7 @@ type Knobs struct {
 	LeakFD        bool // a descriptor stays open per connection
 	LeakGoroutine bool // thread: a goroutine blocks forever per connection
 	LeakThread    bool // thread: an OS thread blocks forever per connection
+	ThreadPerConn bool // thread: each connection's handler holds an OS thread of its own while it lives
 	Zombies       bool // fork: children are waited for but never reaped
 	Orphans       bool // fork: each child leaves a helper behind that ignores SIGTERM and lives 60 s
 	ChildLinger   bool // fork: a child lives on after its connection, until the server's shutdown closes a pipe it waits on
@@ -179,6 +180,8 @@ var zoo = []Mutant{
 		Knobs: Knobs{LeakGoroutine: true}},
 	{Name: "thread-leak", Doc: "thread: a goroutine per connection locks its OS thread and blocks forever", Models: thread, Protocols: stream,
 		Knobs: Knobs{LeakThread: true}},
+	{Name: "thread-per-conn", Doc: "thread: each connection's handler holds an OS thread of its own while the connection lives (correct for model thread, not for event)", Models: thread, Protocols: stream,
+		Knobs: Knobs{ThreadPerConn: true}},
 	{Name: "zombies", Doc: "fork: the server waits for its children to exit but never reaps them", Models: fork, Protocols: stream,
 		Knobs: Knobs{Zombies: true}},
 	{Name: "children-linger", Doc: "fork: a child lives on after its connection closed, until the server shuts down (it closes a pipe the children wait on)", Models: fork, Protocols: stream,

@@ -269,6 +269,12 @@ func (s *server) handle(c *net.TCPConn, first []byte) {
 		}()
 		<-started
 	}
+	if s.k.ThreadPerConn {
+		// Locked, the goroutine keeps its thread while it waits for the
+		// client: the runtime starts another for everything else.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
 	h := &handler{c: c, cfg: s.cfg, k: s.k, pid: os.Getpid(), ppid: os.Getppid(), first: first, closing: s.closing}
 	if s.k.CrossTalk {
 		h.out = s.latest.get
