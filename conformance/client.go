@@ -9,6 +9,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Event is one step of a check's conversation with the server.
@@ -96,7 +98,21 @@ type conn struct {
 	firstRecv time.Time
 }
 
-func (ck *checker) dial() (*conn, error) {
+func (ck *checker) dial() (*conn, error) { return ck.dialWith(net.Dialer{}) }
+
+// dialReceiveBuffer dials with a receive buffer of n bytes, set before the
+// connection exists: the window it offers the server stays that small.
+func (ck *checker) dialReceiveBuffer(n int) (*conn, error) {
+	return ck.dialWith(net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		if err := rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, n) }); err != nil {
+			return err
+		}
+		return serr
+	}})
+}
+
+func (ck *checker) dialWith(d net.Dialer) (*conn, error) {
 	if err := ck.stopped(); err != nil {
 		return nil, fmt.Errorf("no new connection: %v", err)
 	}
@@ -105,7 +121,8 @@ func (ck *checker) dial() (*conn, error) {
 	ck.tr.nconn++
 	id := ck.tr.nconn
 	ck.tr.mu.Unlock()
-	nc, err := net.DialTimeout("tcp", in.addr, ck.dl.D)
+	d.Timeout = ck.dl.D
+	nc, err := d.Dial("tcp", in.addr)
 	if err != nil {
 		ck.tr.add(id, "error", nil, 0)
 		return nil, fmt.Errorf("conn %d: connect to %s: %v", id, in.addr, err)

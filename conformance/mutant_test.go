@@ -90,7 +90,7 @@ var zooCases = []zooCase{
 	// Every check that compares a reply to a message with "\n" in it.
 	{mutant: "crlf", model: conformance.ModelThread, protocol: echo.Stream, prefix: "",
 		want: []string{"STREAM-1", "STREAM-2", "STREAM-3", "STREAM-4", "PREFIX-1", "CONC-1", "CONC-2", "CONC-3", "CONC-4",
-			"ROBUST-1", "ROBUST-2", "ROBUST-3", "SHUT-3"}},
+			"ROBUST-1", "ROBUST-2", "ROBUST-3", "SHUT-3", "ROBUST-4"}},
 	{mutant: "dup-chunk-8192", model: conformance.ModelThread, protocol: echo.Stream, prefix: zooPID,
 		want: []string{"STREAM-1", "STREAM-2", "STREAM-3", "STREAM-4"}},
 	{mutant: "prefix-every-chunk", model: conformance.ModelThread, protocol: echo.Stream, prefix: zooPID,
@@ -127,7 +127,7 @@ var zooCases = []zooCase{
 		want: []string{"STREAM-1", "STREAM-4", "PREFIX-2", "CONC-2", "CONC-3", "CONC-4", "ROBUST-1", "ROBUST-2", "ROBUST-3"}},
 	{mutant: "serial", model: conformance.ModelThread, protocol: echo.Stream, prefix: zooPID,
 		slow: 2,
-		want: []string{"STREAM-1", "PREFIX-2", "MODEL-1", "CONC-1", "CONC-2", "ROBUST-1", "ROBUST-2", "ROBUST-3"}},
+		want: []string{"STREAM-1", "PREFIX-2", "MODEL-1", "CONC-1", "CONC-2", "ROBUST-1", "ROBUST-2", "ROBUST-3", "ROBUST-4"}},
 	{mutant: "cap-2", model: conformance.ModelThread, protocol: echo.Stream, prefix: zooPID,
 		slow: 2,
 		want: []string{"STREAM-1", "PREFIX-2", "MODEL-1", "CONC-1", "CONC-2"}},
@@ -162,7 +162,7 @@ var zooCases = []zooCase{
 	// the concurrent checks' verdicts depend on the clients' timing.)
 	{mutant: "exit-after-one", model: conformance.ModelThread, protocol: echo.Stream, prefix: zooPID,
 		want: []string{"STREAM-1", "STREAM-3", "STREAM-4", "PREFIX-1", "PREFIX-2", "PREFIX-4", "MODEL-1", "CONC-1", "CONC-2", "CONC-3", "CONC-4",
-			"ROBUST-1", "ROBUST-2", "ROBUST-3", "LEAK-1", "LEAK-2", "LEAK-3", "LEAK-4", "ALIVE-1"},
+			"ROBUST-1", "ROBUST-2", "ROBUST-3", "LEAK-1", "LEAK-2", "LEAK-3", "LEAK-4", "ALIVE-1", "ROBUST-4"},
 		shrunk: map[string]*regexp.Regexp{"STREAM-1": regexp.MustCompile(`^the server died during this check: the server process \d+ exited \(exit status 0\)`)}},
 	{mutant: "backlog-1", model: conformance.ModelThread, protocol: echo.Stream, prefix: zooPID, slow: 2,
 		want: []string{"CONC-4"}},
@@ -237,6 +237,9 @@ var zooCases = []zooCase{
 	{mutant: "thread-per-conn", model: conformance.ModelEvent, protocol: echo.Stream, prefix: zooPID, eventThreads: 4,
 		want: []string{"MODEL-1"}},
 	{mutant: "thread-per-conn", model: conformance.ModelThread, protocol: echo.Stream, prefix: zooPID},
+	{mutant: "write-lock", model: conformance.ModelThread, protocol: echo.Stream, prefix: zooPID,
+		want: []string{"ROBUST-4"}},
+	{mutant: "write-lock", model: conformance.ModelFork, protocol: echo.Stream, prefix: zooPID},
 
 	// Line. The correct server under both declarations of a final line
 	// without a newline: declared drop, the echo it sends fails LINE-4.

@@ -1,8 +1,11 @@
 package conformance
 
 import (
+	"fmt"
 	"net"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/echoconform/echoconform/internal/proc"
 )
@@ -11,6 +14,73 @@ func init() {
 	register("ROBUST-1", check{applies: always, run: testIdleClient})
 	register("ROBUST-2", check{applies: always, run: testResetClient})
 	register("ROBUST-3", check{applies: always, run: testTrickleClient})
+	register("ROBUST-4", check{applies: echoesAsItReads, run: testNonReader})
+}
+
+// echoesAsItReads: a oneshot server reads at most max-msg and answers
+// once; nothing it sends can back up.
+func echoesAsItReads(ck *checker) string {
+	if ck.o.proto.answersEarly() {
+		return "a " + ck.o.protocol.String() + " server answers once, at most max-msg bytes: no echo backs up"
+	}
+	return ""
+}
+
+// nonReaderBytes bounds what ROBUST-4's client writes, for a server that
+// reads and discards without end.
+const nonReaderBytes = 64 << 20
+
+// testNonReader tests that a client that writes and never reads its echo
+// holds up no one (ROBUST-4). Its receive buffer is 4 KiB, so the server's
+// echo backs up at once. It writes, never blocking, until the kernel shows
+// the server's side of the connection with a full send buffer (a blocking
+// write on it waits) and data it has not read. Then another client must be
+// served within D. A
+// single-threaded server that writes with a blocking write, or any server
+// that writes to every client under one lock, waits for the client that
+// does not read, and so does everyone else.
+func testNonReader(ck *checker) {
+	hog, err := ck.dialReceiveBuffer(4 << 10)
+	if err != nil {
+		ck.Fatal(err)
+	}
+	defer hog.abort()
+	rc, err := hog.c.SyscallConn()
+	if err != nil {
+		ck.Fatal(err)
+	}
+	chunk := lines(7, 64<<10, ck.o.maxLine) // lines for a line server, bytes for the others
+	server, client := hog.c.RemoteAddr().(*net.TCPAddr), hog.c.LocalAddr().(*net.TCPAddr)
+	sent, closed := 0, false
+	// write writes without blocking until the kernel refuses more.
+	write := func() {
+		for sent < nonReaderBytes && !closed {
+			var n int
+			var werr error
+			if err := rc.Write(func(fd uintptr) bool { n, werr = unix.Write(int(fd), chunk); return true }); err != nil || (werr != nil && werr != unix.EAGAIN) {
+				closed = true // the server closed, or reset
+				return
+			}
+			if werr == unix.EAGAIN {
+				return
+			}
+			sent += n
+		}
+	}
+	backedUp := ck.poll(ck.dl.D, func() bool {
+		write()
+		full, found, err := proc.SendBufferFull(server, client)
+		recv, _, _, _ := proc.Queues(server, client)
+		return err != nil || !found || closed || sent >= nonReaderBytes || (full && recv > 0)
+	})
+	ck.tr.add(hog.id, "send", nil, sent)
+	why := fmt.Sprintf("%d bytes written, the server's echo to it backed up", sent)
+	if !backedUp {
+		why = fmt.Sprintf("%d bytes written; the server's echo to it had not backed up within %v", sent, ck.dl.D)
+	}
+	if _, err := ck.dialExchange(1); err != nil {
+		ck.Fatalf("while another client wrote and never read (%s): %v", why, err)
+	}
 }
 
 // testIdleClient tests that a client that sends nothing does not keep

@@ -99,7 +99,7 @@ var thirdParties = []thirdParty{
 		mustFail: []string{"LINE-1", "ROBUST-2", "ALIVE-1"}, shouldFail: []string{"SHUT-3", "SHUT-5"}},
 	{name: "CS:APP echoservers (C, select pool, Rio_readlineb)", tool: "gcc", pkg: "gcc",
 		csrc: "../testdata/servers/csapp_echoservers.c", argv: []string{"{port}"}, protocol: echo.Line, model: conformance.ModelEvent,
-		mustFail:   []string{"LINE-1", "LINE-2", "LINE-6", "CONC-3", "ROBUST-2", "ROBUST-3", "ALIVE-1"},
+		mustFail:   []string{"LINE-1", "LINE-2", "LINE-6", "CONC-3", "ROBUST-2", "ROBUST-3", "ROBUST-4", "ALIVE-1"},
 		shouldFail: []string{"SHUT-3", "SHUT-5"}},
 	{name: "Python socketserver line echo (StreamRequestHandler, ThreadingMixIn)", tool: "python3", pkg: "python3",
 		argv: []string{"../testdata/servers/line_echo.py", "{port}"}, protocol: echo.Line, model: conformance.ModelThread,

@@ -84,6 +84,10 @@ func (h *handler) write(c *net.TCPConn, p []byte) error {
 	if h.k.WriteDelay > 0 {
 		time.Sleep(h.k.WriteDelay)
 	}
+	if h.k.WriteLock {
+		writeLock.Lock()
+		defer writeLock.Unlock()
+	}
 	_, err := c.Write(p)
 	h.crashOn(err)
 	return err
@@ -303,8 +307,13 @@ func (h *handler) resetWhenDelivered() {
 	_ = h.c.SetLinger(0)
 }
 
+// writeLock is held, with WriteLock, by the connection writing: one thread
+// serving every client with blocking writes.
+var writeLock sync.Mutex
+
 // partialLock is held, with LineBlockPartial, by the connection whose line
-// has begun: the one thread of a select loop, blocked in its readline.
+// has begun, while it reads the rest: the one thread of a select loop,
+// blocked in its readline.
 var partialLock sync.Mutex
 
 // line echoes a line at a time (SPEC.md LINE-1..6), with the line faults.
@@ -331,6 +340,7 @@ func (h *handler) line() {
 	for {
 		n, err := h.c.Read(buf)
 		if k.LineBlockPartial && !locked && n > 0 {
+			// The one thread serves this client now: everyone else waits.
 			partialLock.Lock()
 			locked = true
 		}
@@ -356,13 +366,24 @@ func (h *handler) line() {
 		if k.LineStripCR {
 			out = bytes.ReplaceAll(out, []byte("\r\n"), []byte("\n"))
 		}
+		if locked && len(out) > 0 {
+			// The echo goes out without the lock: the fault is the
+			// readline, not the write (that is write-lock's).
+			partialLock.Unlock()
+			locked = false
+		}
 		if len(out) > 0 && h.write(h.c, out) != nil {
 			return
 		}
 		pending = append(pending[:0], pending[end:]...)
-		if k.LineBlockPartial && locked && len(pending) == 0 {
+		switch {
+		case locked && len(pending) == 0:
 			partialLock.Unlock()
 			locked = false
+		case k.LineBlockPartial && !locked && len(pending) > 0 && err == nil:
+			// A line has begun: everyone waits until it is complete.
+			partialLock.Lock()
+			locked = true
 		}
 		if err == io.EOF {
 			break

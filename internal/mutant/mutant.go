@@ -70,6 +70,7 @@ type Knobs struct {
 	LeakGoroutine bool // thread: a goroutine blocks forever per connection
 	LeakThread    bool // thread: an OS thread blocks forever per connection
 	ThreadPerConn bool // thread: each connection's handler holds an OS thread of its own while it lives
+	WriteLock     bool // every connection's writes go through one lock, held while a write blocks
 	Zombies       bool // fork: children are waited for but never reaped
 	Orphans       bool // fork: each child leaves a helper behind that ignores SIGTERM and lives 60 s
 	ChildLinger   bool // fork: a child lives on after its connection, until the server's shutdown closes a pipe it waits on
@@ -182,6 +183,8 @@ var zoo = []Mutant{
 		Knobs: Knobs{LeakThread: true}},
 	{Name: "thread-per-conn", Doc: "thread: each connection's handler holds an OS thread of its own while the connection lives (correct for model thread, not for event)", Models: thread, Protocols: stream,
 		Knobs: Knobs{ThreadPerConn: true}},
+	{Name: "write-lock", Doc: "every connection's writes go through one lock, held while a write blocks: a client that never reads its echo stalls everyone (an event loop with blocking writes)", Models: models, Protocols: stream,
+		Knobs: Knobs{WriteLock: true}},
 	{Name: "zombies", Doc: "fork: the server waits for its children to exit but never reaps them", Models: fork, Protocols: stream,
 		Knobs: Knobs{Zombies: true}},
 	{Name: "children-linger", Doc: "fork: a child lives on after its connection closed, until the server shuts down (it closes a pipe the children wait on)", Models: fork, Protocols: stream,

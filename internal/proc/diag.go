@@ -67,6 +67,9 @@ type diagSock struct {
 	// others: bytes received unread and bytes sent unacknowledged.
 	rqueue, wqueue uint32
 	inode          uint64 // 0 until a process holds the socket (accept)
+	// Socket memory (INET_DIAG_SKMEMINFO), exact lookups only: the send
+	// buffer's size and what is queued in it.
+	sndbuf, wmemQueued uint32
 }
 
 // diagBufs holds receive buffers: a dump answer arrives in skbs of up to
@@ -196,6 +199,9 @@ func (q diagQuery) message() ([]byte, error) {
 	} else {
 		// struct inet_diag_req_v2: family, protocol, ext, pad, states, id.
 		req[0], req[1] = q.family, unix.IPPROTO_TCP
+		if !q.dump {
+			req[2] = 1 << (inetDiagSkMemInfo - 1) // idiag_ext: the socket's memory too
+		}
 		ne.PutUint32(req[4:], states)
 		id = req[8:]
 	}
@@ -263,8 +269,28 @@ func parseDiagMsg(data []byte) diagSock {
 		src, dst = netip.AddrFrom16([16]byte(id[4:20])), netip.AddrFrom16([16]byte(id[20:36]))
 	}
 	s.local, s.remote = netip.AddrPortFrom(src, sport), netip.AddrPortFrom(dst, dport)
+	// Attributes follow the message: struct nlattr, then its payload.
+	for a := data[min(diagMsgLen, len(data)):]; len(a) >= nlattrHdrLen; {
+		l := int(ne.Uint16(a))
+		if l < nlattrHdrLen || l > len(a) {
+			break
+		}
+		if ne.Uint16(a[2:]) == inetDiagSkMemInfo && l >= nlattrHdrLen+skMemInfoLen*4 {
+			m := a[nlattrHdrLen:]
+			s.sndbuf, s.wmemQueued = ne.Uint32(m[3*4:]), ne.Uint32(m[5*4:])
+		}
+		a = a[min(nlmAlign(l), len(a)):]
+	}
 	return s
 }
+
+// INET_DIAG_SKMEMINFO is an array of SK_MEMINFO_VARS u32s: RMEM_ALLOC,
+// RCVBUF, WMEM_ALLOC, SNDBUF, FWD_ALLOC, WMEM_QUEUED, OPTMEM, BACKLOG
+// (and DROPS on newer kernels).
+const (
+	inetDiagSkMemInfo = 7
+	skMemInfoLen      = 8
+)
 
 // noCompat is set once TCPDIAG_GETSOCK has failed (a kernel that dropped
 // it): from then on dumpBoth asks per family.
@@ -310,6 +336,24 @@ func dumpBoth(q diagQuery) ([]diagSock, error) {
 func ReceiveQueue(local, remote *net.TCPAddr) (queued int, accepted, found bool, err error) {
 	s, found, err := lookup(local, remote)
 	return int(s.rqueue), s.inode != 0, found, err
+}
+
+// Queues returns the bytes the socket at local, connected to remote, has
+// received and its process not read (recv), and sent and the peer not
+// acknowledged (send); found is false when there is no such socket here.
+func Queues(local, remote *net.TCPAddr) (recv, send int, found bool, err error) {
+	s, found, err := lookup(local, remote)
+	return int(s.rqueue), int(s.wqueue), found, err
+}
+
+// SendBufferFull says whether the socket at local, connected to remote,
+// has its send buffer full: what it queued (sent and not acknowledged, or
+// not sent at all) fills its send buffer, so that a blocking write on it
+// waits (the kernel's sk_stream_memory_free). found is false when there is
+// no such socket here.
+func SendBufferFull(local, remote *net.TCPAddr) (full, found bool, err error) {
+	s, found, err := lookup(local, remote)
+	return found && s.sndbuf > 0 && s.wmemQueued >= s.sndbuf, found, err
 }
 
 // lookup asks for the one socket with this 4-tuple, seen from local.
