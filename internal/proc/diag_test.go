@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // TestReceiveQueue follows the server side of one connection from the
@@ -60,4 +61,43 @@ func TestReceiveQueue(t *testing.T) {
 			require.False(t, found, "no such socket")
 		})
 	}
+}
+
+// TestSendBufferFull tests that a socket whose peer never reads shows a
+// full send buffer once a write would block (EAGAIN), and not before.
+func TestSendBufferFull(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	c, err := net.DialTimeout("tcp4", ln.Addr().String(), 5*time.Second)
+	require.NoError(t, err)
+	defer c.Close()
+	s, err := ln.Accept() // the peer: it never reads
+	require.NoError(t, err)
+	defer s.Close()
+	local, remote := c.LocalAddr().(*net.TCPAddr), c.RemoteAddr().(*net.TCPAddr)
+
+	full, found, err := SendBufferFull(local, remote)
+	require.NoError(t, err)
+	require.True(t, found)
+	require.False(t, full, "nothing written yet")
+
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	require.NoError(t, err)
+	chunk := make([]byte, 64<<10)
+	refused := false
+	for sent := 0; sent < 256<<20 && !refused; {
+		var n int
+		var werr error
+		require.NoError(t, rc.Write(func(fd uintptr) bool { n, werr = unix.Write(int(fd), chunk); return true }))
+		refused = werr == unix.EAGAIN
+		if !refused {
+			require.NoError(t, werr)
+			sent += n
+		}
+	}
+	require.True(t, refused, "the kernel refused more once the peer's buffers were full")
+	full, _, err = SendBufferFull(local, remote)
+	require.NoError(t, err)
+	require.True(t, full, "a write would block: the send buffer is full")
 }
