@@ -224,27 +224,7 @@ func testLineInteractive(ck *checker) {
 // testLineHalfClose tests that after a half-close the server sends every
 // line still due and closes its side (LINE-3).
 func testLineHalfClose(ck *checker) {
-	for _, n := range []int{1, 1000, 200 << 10} {
-		c, err := ck.dial()
-		if err != nil {
-			ck.Fatal(err)
-		}
-		msg := lines(uint64(n), n, ck.o.maxLine)
-		if err := c.write(msg); err != nil {
-			ck.Fatal(err)
-		}
-		if err := c.halfClose(); err != nil {
-			ck.Fatal(err)
-		}
-		got, err := c.readToEOF(len(msg) + 1<<20)
-		if err != nil {
-			ck.Fatalf("after sending %d bytes of lines and half-closing, the client did not read EOF: %v", n, err)
-		}
-		if _, err := verifyReply(ck.o.prefix, got, msg); err != nil {
-			ck.Fatalf("after sending %d bytes of lines and half-closing: %v", n, err)
-		}
-		c.close()
-	}
+	halfClose(ck, "bytes of lines", func(n int) []byte { return lines(uint64(n), n, ck.o.maxLine) })
 }
 
 // testLineFinal tests what becomes of a last line without a newline at

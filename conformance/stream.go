@@ -383,12 +383,18 @@ func testStreamInteractive(ck *checker) {
 // testStreamHalfClose tests that after a half-close the server sends what
 // is due and closes its side (STREAM-3).
 func testStreamHalfClose(ck *checker) {
+	halfClose(ck, "bytes", func(n int) []byte { return seeded(uint64(n), n) })
+}
+
+// halfClose sends data(n) of 1, 1000 and 200 KiB, half-closes, and wants
+// the whole echo and EOF (STREAM-3, LINE-3).
+func halfClose(ck *checker, what string, data func(n int) []byte) {
 	for _, n := range []int{1, 1000, 200 << 10} {
 		c, err := ck.dial()
 		if err != nil {
 			ck.Fatal(err)
 		}
-		msg := seeded(uint64(n), n)
+		msg := data(n)
 		if err := c.write(msg); err != nil {
 			ck.Fatal(err)
 		}
@@ -397,10 +403,10 @@ func testStreamHalfClose(ck *checker) {
 		}
 		got, err := c.readToEOF(len(msg) + 1<<20)
 		if err != nil {
-			ck.Fatalf("after sending %d bytes and half-closing, the client did not read EOF: %v", n, err)
+			ck.Fatalf("after sending %d %s and half-closing, the client did not read EOF: %v", n, what, err)
 		}
 		if _, err := verifyReply(ck.o.prefix, got, msg); err != nil {
-			ck.Fatalf("after sending %d bytes and half-closing: %v", n, err)
+			ck.Fatalf("after sending %d %s and half-closing: %v", n, what, err)
 		}
 		c.close()
 	}

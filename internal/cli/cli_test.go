@@ -227,11 +227,7 @@ func TestFailingServerReports(t *testing.T) {
 	require.Equal(t, 1, code, stderr)
 
 	// JSON: valid against the schema, the failure explained.
-	schema, err := jsonschema.NewCompiler().Compile("../../testdata/report.schema.json")
-	require.NoError(t, err)
-	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(stdout))
-	require.NoError(t, err)
-	require.NoError(t, schema.Validate(doc))
+	requireSchemaValid(t, stdout)
 	var rep struct {
 		Summary struct{ Failed int }
 		Reports []struct {
@@ -305,11 +301,7 @@ func TestLineDeclarations(t *testing.T) {
 	code, stdout, stderr := runCLI(t, "-json", "-protocol", "line", "-model", "thread", "-max-line", "100",
 		"-line-eof", "drop", "-run", "LINE-[45]", "-time-scale", raceTimeScale)
 	require.Equal(t, 1, code, stderr)
-	schema, err := jsonschema.NewCompiler().Compile("../../testdata/report.schema.json")
-	require.NoError(t, err)
-	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(stdout))
-	require.NoError(t, err)
-	require.NoError(t, schema.Validate(doc))
+	requireSchemaValid(t, stdout)
 	var rep struct {
 		Reports []struct {
 			Options struct {
@@ -330,4 +322,15 @@ func TestLineDeclarations(t *testing.T) {
 	require.Equal(t, "FAIL", r.Results[0].Verdict, "LINE-4")
 	require.Contains(t, r.Results[0].Message, "declared: -line-eof drop")
 	require.Equal(t, "PASS", r.Results[1].Verdict, "LINE-5 with max-line 100: %s", r.Results[1].Message)
+}
+
+// requireSchemaValid fails unless report is valid against the JSON
+// report's schema.
+func requireSchemaValid(t *testing.T, report string) {
+	t.Helper()
+	schema, err := jsonschema.NewCompiler().Compile("../../testdata/report.schema.json")
+	require.NoError(t, err)
+	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(report))
+	require.NoError(t, err)
+	require.NoError(t, schema.Validate(doc))
 }
