@@ -164,6 +164,9 @@ func TestWriteHTML(t *testing.T) {
 		}
 	}
 	require.Equal(t, []string{"1", "2"}, conns)
+	culprit := domtest.All(svgs[0], domtest.Tag("g", "lane", "culprit"))
+	require.Len(t, culprit, 1)
+	require.Equal(t, "2", domtest.Attr(culprit[0], "data-conn"), "the connection whose echo went wrong")
 	require.Equal(t, []string{"100", "101", "102"}, procs)
 	evs := domtest.All(svgs[0], domtest.Tag("g", "ev"))
 	require.Len(t, evs, len(rep.Results[0].Transcript)+1, "an event a row, and a row for those not kept")

@@ -16,6 +16,7 @@ type seqDiagram struct {
 	Lanes         []seqLane
 	Rows          []seqRow
 	Conns         int
+	Culprit       int // the connection whose echo went wrong, or 0
 }
 
 type seqLane struct {
@@ -75,27 +76,49 @@ func buildDiagram(res Result) *seqDiagram {
 			kids = append(kids, pid)
 		}
 	}
+	// The server on the left; each connection's lane right of the lane of
+	// the child that handled it, so that its arrows are short; the children
+	// no reply named after the server.
 	laneX := func(i int) int { return seqGutter + seqLaneW/2 + i*seqLaneW }
 	connLane, procLane := map[int]int{}, map[int]int{}
+	addProc := func(class, label string, pid int) {
+		l := seqLane{X: laneX(len(d.Lanes)), Class: class, Label: label, PID: pid}
+		if pid > 0 {
+			l.Sub = fmt.Sprintf("pid %d", pid)
+		}
+		procLane[pid] = len(d.Lanes)
+		d.Lanes = append(d.Lanes, l)
+	}
+	addProc("server", "server", res.ServerPID)
+	serverLane := 0
+	handlers := map[int]bool{}
 	for _, c := range conns {
-		l := seqLane{X: laneX(len(d.Lanes)), Class: "conn", Label: fmt.Sprintf("conn %d", c), Conn: c}
+		handlers[handler[c]] = true
+	}
+	for _, k := range kids {
+		if !handlers[k] {
+			addProc("child", "child", k)
+		}
+	}
+	for _, c := range conns {
 		if pid := handler[c]; pid > 0 {
-			l.Sub = fmt.Sprintf("handled by %d", pid)
+			if _, ok := procLane[pid]; !ok {
+				addProc("child", "child", pid)
+			}
+		}
+		l := seqLane{X: laneX(len(d.Lanes)), Class: "conn", Label: fmt.Sprintf("conn %d", c), Conn: c}
+		if res.Mismatch != nil && res.Mismatch.Conn == c {
+			l.Class = "conn culprit" // the one whose echo went wrong
+		}
+		if pid := handler[c]; pid > 0 {
+			l.Sub = fmt.Sprintf("to %d", pid)
 		}
 		connLane[c] = len(d.Lanes)
 		d.Lanes = append(d.Lanes, l)
 	}
 	d.Conns = len(conns)
-	server := seqLane{X: laneX(len(d.Lanes)), Class: "server", Label: "server", PID: res.ServerPID}
-	if res.ServerPID > 0 {
-		server.Sub = fmt.Sprintf("pid %d", res.ServerPID)
-	}
-	serverLane := len(d.Lanes)
-	procLane[res.ServerPID] = serverLane
-	d.Lanes = append(d.Lanes, server)
-	for _, k := range kids {
-		procLane[k] = len(d.Lanes)
-		d.Lanes = append(d.Lanes, seqLane{X: laneX(len(d.Lanes)), Class: "child", Label: "child", Sub: fmt.Sprintf("pid %d", k), PID: k})
+	if res.Mismatch != nil && slices.Contains(conns, res.Mismatch.Conn) {
+		d.Culprit = res.Mismatch.Conn
 	}
 	d.Width = laneX(len(d.Lanes)-1) + seqLaneW/2 + 10
 
@@ -150,7 +173,9 @@ func buildDiagram(res Result) *seqDiagram {
 			r.X1, r.Class, r.Label = d.Lanes[pl].X, "mark proc", e.Op+" (seen)"
 		}
 		if r.Arrow {
-			r.LX, r.Anchor = (r.X1+r.X2)/2, "middle"
+			// Beside the connection's lane, which an arrow always ends or
+			// starts at: visible however far its process's lane is.
+			r.LX, r.Anchor = d.Lanes[connLane[e.Conn]].X-8, "end"
 		} else {
 			r.LX, r.Anchor = r.X1+7, "start"
 		}
