@@ -33,7 +33,7 @@ func (ck *checker) dial() (*conn, error) {
 	ck.tr.mu.Unlock()
 	nc, err := net.DialTimeout("tcp", in.addr, ck.dl.D)
 	if err != nil {
-		ck.tr.add(id, "error", nil, 0)
+		ck.tr.addError(id, err)
 		return nil, fmt.Errorf("conn %d: connect to %s: %v", id, in.addr, err)
 	}
 	c := &conn{c: nc.(*net.TCPConn), id: id, d: ck.dl.D, dl: ck.dl, tr: &ck.tr}
