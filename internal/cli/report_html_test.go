@@ -40,32 +40,37 @@ func needTool(t *testing.T, tool, pkg string) string {
 }
 
 // chromium runs headless Chromium with args and returns what it wrote on
-// stdout. The browser's process group is ended, and what of it this
-// process adopted (a subreaper, once it has started a server) reaped,
-// before it returns.
+// stdout. Every process of the browser is ended, and those this process
+// adopted (a subreaper, once it has started a server) reaped, before it
+// returns: its process group, and its crash handlers, which leave the group
+// for a session of their own and are told apart by the home directory
+// given to this browser alone.
 func chromium(t *testing.T, args ...string) []byte {
 	t.Helper()
 	path := needTool(t, "chromium", "chromium")
+	home := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
 		"--no-default-browser-check", "--disable-extensions", "--disable-background-networking", "--disable-component-update",
-		"--user-data-dir=" + t.TempDir()}
+		"--user-data-dir=" + filepath.Join(home, "profile")}
 	cmd := exec.CommandContext(ctx, path, append(base, args...)...)
+	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "XDG_CACHE_HOME="+filepath.Join(home, ".cache"))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	require.NoError(t, cmd.Start())
-	defer endGroup(t, cmd.Process.Pid)
+	defer endBrowser(t, cmd.Process.Pid, home)
 	require.NoError(t, cmd.Wait(), "chromium %s: %s", strings.Join(args, " "), stderr.String())
 	return stdout.Bytes()
 }
 
-// endGroup kills what is left of process group pgid and waits until none
-// of it remains, reaping the processes this one adopted.
-func endGroup(t *testing.T, pgid int) {
+// endBrowser kills what is left of process group pgid and of the
+// processes whose command line names home, and waits until none of them
+// remains, reaping those this process adopted.
+func endBrowser(t *testing.T, pgid int, home string) {
 	t.Helper()
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	limit := time.NewTimer(10 * time.Second)
@@ -73,25 +78,26 @@ func endGroup(t *testing.T, pgid int) {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		left := groupMembers(pgid)
+		left := browserProcesses(pgid, home)
 		if len(left) == 0 {
 			return
 		}
 		for _, pid := range left {
+			proc.Kill(syscall.SIGKILL, pid)
 			if info, err := proc.Read(pid); err == nil && info.PPID == os.Getpid() {
 				proc.ReapZombies(pid)
 			}
 		}
 		select {
 		case <-limit.C:
-			t.Errorf("processes %v of chromium's group outlived it", groupMembers(pgid))
+			t.Errorf("processes %v of chromium outlived it", browserProcesses(pgid, home))
 			return
 		case <-tick.C:
 		}
 	}
 }
 
-func groupMembers(pgid int) []int {
+func browserProcesses(pgid int, home string) []int {
 	dirs, _ := filepath.Glob("/proc/[0-9]*")
 	var out []int
 	for _, d := range dirs {
@@ -99,7 +105,15 @@ func groupMembers(pgid int) []int {
 		if _, err := fmt.Sscanf(filepath.Base(d), "%d", &pid); err != nil {
 			continue
 		}
-		if info, err := proc.Read(pid); err == nil && info.PGID == pgid {
+		info, err := proc.Read(pid)
+		if err != nil {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join(d, "cmdline"))
+		// A zombie has no command line left: a crash handler that exited
+		// after this process adopted it is known by its name.
+		adopted := info.PPID == os.Getpid() && info.State == "Z" && strings.HasPrefix(info.Comm, "chrome_crashpad")
+		if info.PGID == pgid || bytes.Contains(cmdline, []byte(home)) || adopted {
 			out = append(out, pid)
 		}
 	}
