@@ -126,6 +126,9 @@ func buildPage(reports []*Report, o HTMLOptions) htmlPage {
 	if o.HarnessError != "" {
 		p.ExitStatus = 2
 	}
+	if p.Command == "" && len(reports) == 1 {
+		p.Command = commandFor(reports[0])
+	}
 	p.ExitMeaning = [...]string{"every MUST holds", "a requirement failed", "the harness could not run"}[p.ExitStatus]
 	if o.Strict && p.ExitStatus == 0 {
 		p.ExitMeaning = "every MUST and every SHOULD holds"
@@ -177,15 +180,20 @@ func buildRow(anchor string, rep *Report, res Result, o HTMLOptions) htmlRow {
 // defaultReproduce is an echoconform command line for a report the CLI
 // did not write: the check, its seed, the declarations and the target.
 func defaultReproduce(rep *Report, r Result) string {
-	q := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
-	args := []string{"echoconform", "-run", q("^" + r.ID + "$")}
+	args := []string{"-run", shq("^" + r.ID + "$")}
 	if r.Seed != 0 {
 		args = append(args, fmt.Sprintf("-seed=%d", r.Seed))
 	}
+	return commandFor(rep, args...)
+}
+
+// commandFor is the echoconform command line that checks rep's target as
+// it was checked, with args first.
+func commandFor(rep *Report, args ...string) string {
 	op := rep.Options
-	args = append(args, "-protocol="+op.Protocol, "-model="+string(op.Model))
+	args = append(append([]string{"echoconform"}, args...), "-protocol="+op.Protocol, "-model="+string(op.Model))
 	if op.Prefix != "" {
-		args = append(args, "-prefix="+q(op.Prefix))
+		args = append(args, "-prefix="+shq(op.Prefix))
 	}
 	switch {
 	case strings.HasPrefix(rep.Target, "command "):
@@ -197,6 +205,8 @@ func defaultReproduce(rep *Report, r Result) string {
 	}
 	return strings.Join(args, " ")
 }
+
+func shq(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // htmlMismatch is a Mismatch cut for the page: the bytes around the first
 // difference shown, the whole window folded.

@@ -177,7 +177,8 @@ func TestWriteHTML(t *testing.T) {
 	require.Len(t, marks, 2)
 	require.Equal(t, "c", domtest.Text(marks[0]), "sent: the first byte that did not come back")
 	require.Equal(t, "∅", domtest.Text(marks[1]), "received: nothing there")
-	require.Contains(t, domtest.Text(fail), "-seed=7")
+	require.Contains(t, domtest.Text(fail), "reproduce: echoconform -run '^STREAM-1$' -seed=7 -protocol=stream -model=fork -prefix='{pid}: ' -- ./server {port}")
+	require.Equal(t, "reproduce the run: echoconform -protocol=stream -model=fork -prefix='{pid}: ' -- ./server {port}", domtest.Text(domtest.ByID(doc, "command")))
 
 	for _, id := range []string{"LEAK-2", "CONC-2", "MODEL-1"} {
 		d := domtest.ByID(doc, "r0-"+id+"-d")
