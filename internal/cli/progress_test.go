@@ -140,3 +140,22 @@ func TestScreen(t *testing.T) {
 	require.Equal(t, []string{"PASS x", "next"}, got)
 	require.Equal(t, []string{"abc"}, screen(bytes.TrimSpace([]byte("xyc\rab"))))
 }
+
+// TestTerminalFailure runs a failing check on a pseudo-terminal: the status
+// line counts the failures so far, and the screen ends with what to do next.
+func TestTerminalFailure(t *testing.T) {
+	raw, code := onTerminal(t, "-run", "STREAM-1|SHUT-5", "--", os.Args[0], "-broken-echo", "{addr}")
+	lines := screen(raw)
+	require.Equal(t, 1, code, "%s", strings.Join(lines, "\n"))
+	require.Regexp(t, `\r\x1b\[Kechoconform: 1/2 SHUT-5 running, \d+s, 1 failed so far`, string(raw))
+	rows := map[string]int{}
+	for _, l := range lines {
+		if f := strings.Fields(l); len(f) > 1 && (f[0] == "STREAM-1" || f[0] == "SHUT-5") && strings.HasPrefix(l, f[0]+" ") {
+			rows[f[0]]++
+		}
+	}
+	require.Equal(t, map[string]int{"STREAM-1": 1, "SHUT-5": 1}, rows, "a row each in the report")
+	screenText := strings.Join(lines, "\n")
+	require.Contains(t, screenText, "what to do next:\n  STREAM-1 FAIL: echoconform -run '^STREAM-1$'")
+	require.NotContains(t, screenText, "running")
+}
