@@ -6,85 +6,11 @@ import (
 	"io"
 	"net"
 	"os"
-	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
-
-// Event is one step of a check's conversation with the server.
-type Event struct {
-	At   time.Duration `json:"at"`   // since the check started
-	Conn int           `json:"conn"` // connection number within the check
-	Op   string        `json:"op"`   // connect, send, recv, half-close, eof, reset, close, error
-	N    int           `json:"n"`    // bytes
-	Data string        `json:"data,omitempty"`
-}
-
-func (e Event) String() string {
-	s := fmt.Sprintf("%8.3fs conn %d %s", e.At.Seconds(), e.Conn, e.Op)
-	if e.N > 0 {
-		s += fmt.Sprintf(" %d bytes", e.N)
-	}
-	if e.Data != "" {
-		s += " " + e.Data
-	}
-	return s
-}
-
-// transcript keeps the last events of a check, bounded.
-type transcript struct {
-	mu     sync.Mutex
-	start  time.Time
-	events []Event
-	nconn  int
-}
-
-const maxEvents = 64
-
-func (tr *transcript) add(conn int, op string, b []byte, n int) {
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	e := Event{At: time.Since(tr.start), Conn: conn, Op: op, N: n}
-	if b != nil {
-		e.Data = show(b)
-	}
-	if len(tr.events) == maxEvents {
-		copy(tr.events, tr.events[1:])
-		tr.events = tr.events[:maxEvents-1]
-	}
-	tr.events = append(tr.events, e)
-}
-
-// lastStep describes the last thing the client did, for a message.
-func (tr *transcript) lastStep() string {
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	for i := len(tr.events) - 1; i >= 0; i-- {
-		if e := tr.events[i]; e.Op != "error" && e.Op != "recv" && e.Op != "eof" {
-			s := fmt.Sprintf("conn %d %s", e.Conn, e.Op)
-			if e.N > 0 {
-				s += fmt.Sprintf(" %d bytes", e.N)
-			}
-			return s
-		}
-	}
-	return "no client step yet"
-}
-
-func (tr *transcript) reset() {
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	tr.events = nil
-	tr.nconn = 0
-}
-
-func (tr *transcript) snapshot() []Event {
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	return append([]Event(nil), tr.events...)
-}
 
 // conn is one client connection, with a deadline on every operation.
 type conn struct {
@@ -124,7 +50,7 @@ func (ck *checker) dialWith(d net.Dialer) (*conn, error) {
 	d.Timeout = ck.dl.D
 	nc, err := d.Dial("tcp", in.addr)
 	if err != nil {
-		ck.tr.add(id, "error", nil, 0)
+		ck.tr.addError(id, err)
 		return nil, fmt.Errorf("conn %d: connect to %s: %v", id, in.addr, err)
 	}
 	c := &conn{c: nc.(*net.TCPConn), id: id, d: ck.dl.D, dl: ck.dl, tr: &ck.tr}
@@ -144,7 +70,7 @@ func (c *conn) write(p []byte) error {
 	n, err := c.c.Write(p)
 	c.tr.add(c.id, "send", p[:n], n)
 	if err != nil {
-		c.tr.add(c.id, "error", []byte(err.Error()), 0)
+		c.tr.addError(c.id, err)
 		return &opError{conn: c.id, op: fmt.Sprintf("write %d bytes", len(p)), err: err}
 	}
 	return nil
@@ -194,7 +120,7 @@ func (c *conn) readUntil(buf []byte, limit int, wait time.Duration, done func([]
 			return buf, io.EOF
 		}
 		if err != nil {
-			c.tr.add(c.id, "error", []byte(err.Error()), 0)
+			c.tr.addError(c.id, err)
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				return buf, &opError{conn: c.id, op: fmt.Sprintf("no reply within %v (%d bytes came back)", wait, len(buf)), err: os.ErrDeadlineExceeded}
 			}

@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"fmt"
 	"sync"
 
 	"github.com/echoconform/echoconform/internal/proc"
@@ -26,8 +27,13 @@ func declaredModel(ck *checker) string {
 func testModel(ck *checker) {
 	const k = 4
 	server := ck.server().pid
-	base := len(liveChildren(server))
-	ck.o.rules.judgeProcesses(ck, server, base, ck.openAccepted(k))
+	ck.snapshotTree("at rest")
+	base := len(ck.liveChildren(server))
+	cs := ck.openAccepted(k)
+	// Deferred: the tree under load is worth seeing most when the
+	// judgement fails (and ends the check).
+	defer ck.snapshotTree(fmt.Sprintf("under load: %d connections open", len(cs)))
+	ck.o.rules.judgeProcesses(ck, server, base, cs)
 }
 
 // testNotSerial tests that the last of 4 open, idle connections is served
@@ -63,7 +69,9 @@ func testConcurrency(ck *checker) {
 			}
 			conns = append(conns, c)
 		}
-		if !ck.poll(ck.dl.D, func() bool { return acceptedCount(port, conns) == len(conns) }) {
+		ok := ck.poll(ck.dl.D, func() bool { return acceptedCount(port, conns) == len(conns) })
+		ck.concSample(len(conns), acceptedCount(port, conns), 0)
+		if !ok {
 			break
 		}
 	}
@@ -74,6 +82,8 @@ func testConcurrency(ck *checker) {
 	// half-closing, and waits for its reply while all the others stay open.
 	var wg sync.WaitGroup
 	errs := make([]error, n)
+	var servedMu sync.Mutex
+	servedSoFar := 0
 	for i, c := range conns {
 		wg.Add(1)
 		go func() {
@@ -81,6 +91,13 @@ func testConcurrency(ck *checker) {
 			msg := ck.message(i)
 			if errs[i] = c.write(msg); errs[i] == nil {
 				_, errs[i] = ck.expectEcho(c, msg)
+			}
+			if errs[i] == nil {
+				// Served over time, for the report's curve.
+				servedMu.Lock()
+				servedSoFar++
+				ck.concSample(n, n, servedSoFar)
+				servedMu.Unlock()
 			}
 		}()
 	}

@@ -53,7 +53,7 @@ func (ck *checker) read() reading {
 		ck.Fatalf("reading the server process %d: %v", pid, err)
 	}
 	r.FDs, r.Threads = info.FDs, info.Threads
-	r.Children = len(liveChildren(pid))
+	r.Children = len(ck.liveChildren(pid))
 	z, _ := proc.Zombies(pid)
 	r.Zombies = len(z)
 	return r
@@ -73,6 +73,7 @@ type roundsObs struct {
 // same for each, and each judges its own part.
 func (ck *checker) leakRounds() *roundsObs {
 	obs, _, err := ck.o.leak.get(ck, ck.rounds)
+	ck.recordRounds(obs)
 	if err == nil {
 		err = obs.failed
 	} else {

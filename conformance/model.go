@@ -89,7 +89,7 @@ func (forkModel) judgeProcesses(ck *checker, server, base int, cs []*conn) {
 	// Some servers start the child when data arrives. (A server that
 	// answers early, oneshot, has its child answer and exit at once: there
 	// the children must exist before any data.)
-	if !ck.o.proto.answersEarly() && len(liveChildren(server)) < base+k {
+	if !ck.o.proto.answersEarly() && len(ck.liveChildren(server)) < base+k {
 		for i, c := range cs {
 			if err := c.write(ck.message(i)); err != nil {
 				ck.Fatal(err)
@@ -123,7 +123,7 @@ func (threadModel) childWait(dl deadlines) time.Duration { return 0 }
 
 func (threadModel) judgeProcesses(ck *checker, server, base int, cs []*conn) {
 	var kids []int
-	if ck.poll(ck.dl.early, func() bool { kids = liveChildren(server); return len(kids) > base }) {
+	if ck.poll(ck.dl.early, func() bool { kids = ck.liveChildren(server); return len(kids) > base }) {
 		ck.Fatalf("with %d connections open the server %d started child processes %v (%d at rest): want none (model thread)", len(cs), server, kids, base)
 	}
 }
@@ -228,5 +228,5 @@ func (ck *checker) awaitHandler() {
 		return
 	}
 	server := ck.server().pid
-	ck.poll(ck.dl.D, func() bool { return len(liveChildren(server)) > 0 })
+	ck.poll(ck.dl.D, func() bool { return len(ck.liveChildren(server)) > 0 })
 }

@@ -53,7 +53,7 @@ func (oneshotProtocol) judgeTrickled(ck *checker, c *conn, msg []byte) {
 	}
 	_, n, merr := ck.o.prefix.Match(got)
 	if merr != nil || len(got) == n || firstDiff(got[n:], msg) >= 0 || len(got)-n > len(msg) {
-		_, verr := verifyReply(ck.o.prefix, got, msg)
+		_, verr := c.tr.verify(c.id, ck.o.prefix, got, msg)
 		ck.Fatalf("the trickling client got %s: want the prefix and a leading part of %q (%v)", show(got), msg, verr)
 	}
 }
@@ -171,7 +171,7 @@ func testOneshotClose(ck *checker) {
 	if err != nil {
 		ck.Fatalf("after the reply the client did not read EOF: %v (%d bytes came back)", err, len(got))
 	}
-	if _, err := verifyReply(ck.o.prefix, got, msg); err != nil {
+	if _, err := c.tr.verify(c.id, ck.o.prefix, got, msg); err != nil {
 		ck.Fatalf("the whole reply up to EOF: %v", err)
 	}
 }
@@ -206,7 +206,7 @@ func longReply(ck *checker, extra int) (int, []byte) {
 	}
 	_, n, merr := ck.o.prefix.Match(got)
 	if merr != nil {
-		ck.Fatalf("a %d-byte message (max-msg %d): %v", len(msg), ck.o.maxMsg, func() error { _, e := verifyReply(ck.o.prefix, got, msg); return e }())
+		ck.Fatalf("a %d-byte message (max-msg %d): %v", len(msg), ck.o.maxMsg, func() error { _, e := c.tr.verify(c.id, ck.o.prefix, got, msg); return e }())
 	}
 	data := got[n:]
 	if len(data) == 0 || len(data) > ck.o.maxMsg {
@@ -346,7 +346,7 @@ func (ck *checker) splitOnce(pieces []int) (string, time.Duration) {
 	}
 	r := <-replied
 	got, err := r.got, r.err
-	if _, verr := verifyReply(ck.o.prefix, got, msg); verr != nil {
+	if _, verr := c.tr.verify(c.id, ck.o.prefix, got, msg); verr != nil {
 		_, n, merr := ck.o.prefix.Match(got)
 		// A reply cut where a piece ends may be a quiet period the gap
 		// outlasted. Two measures bound what the server waited after its

@@ -150,7 +150,7 @@ func liveChildren(pid int) []int {
 // the server has k more live children than before, and returns them.
 func (ck *checker) childrenWith(base, k int) []int {
 	var kids []int
-	ck.poll(ck.o.rules.childWait(ck.dl), func() bool { kids = liveChildren(ck.server().pid); return len(kids) >= base+k })
+	ck.poll(ck.o.rules.childWait(ck.dl), func() bool { kids = ck.liveChildren(ck.server().pid); return len(kids) >= base+k })
 	return kids
 }
 
@@ -159,7 +159,7 @@ func (ck *checker) childrenWith(base, k int) []int {
 func testPrefixPID(ck *checker) {
 	const k = 4
 	server := ck.server().pid
-	base := len(liveChildren(server))
+	base := len(ck.liveChildren(server))
 	cs := ck.openAccepted(k)
 	kids := ck.childrenWith(base, k)
 	seen := map[int]int{}
@@ -171,7 +171,7 @@ func testPrefixPID(ck *checker) {
 		if !slices.Contains(kids, v.PID) {
 			// A pool may have started the child after the first look; the
 			// connection is still open, so its child is alive now.
-			kids = append(kids, liveChildren(server)...)
+			kids = append(kids, ck.liveChildren(server)...)
 		}
 		if why := ck.o.rules.handlerProblem(v.PID, server, kids); why != "" {
 			ck.Fatalf("conn %d: %s%s", c.id, why, whoIs(v.PID, server))

@@ -171,6 +171,8 @@ func (e *echoConn) readLoop() {
 		if err != nil {
 			if err == io.EOF {
 				e.tr.add(e.id, "eof", nil, 0)
+			} else if isReset(err) {
+				e.tr.add(e.id, "server-reset", nil, 0)
 			}
 			return
 		}
@@ -201,15 +203,15 @@ func (e *echoConn) waitEcho(t echo.Template, wait time.Duration) error {
 		_, n, merr := t.Match(got)
 		switch {
 		case merr != nil && !errors.Is(merr, echo.ErrShort):
-			_, err := verifyReply(t, got, sent)
+			_, err := e.tr.verify(e.id, t, got, sent)
 			return fmt.Errorf("conn %d: %v", e.id, err)
 		case merr == nil && len(got)-n >= len(sent):
-			if _, err := verifyReply(t, got, sent); err != nil {
+			if _, err := e.tr.verify(e.id, t, got, sent); err != nil {
 				return fmt.Errorf("conn %d: %v", e.id, err)
 			}
 			return nil
 		case rerr != nil:
-			_, err := verifyReply(t, got, sent)
+			_, err := e.tr.verify(e.id, t, got, sent)
 			if rerr == io.EOF {
 				return fmt.Errorf("conn %d: the server closed the connection early: %v", e.id, err)
 			}
@@ -218,7 +220,7 @@ func (e *echoConn) waitEcho(t echo.Template, wait time.Duration) error {
 		select {
 		case <-e.notify:
 		case <-timer.C:
-			_, err := verifyReply(t, got, sent)
+			_, err := e.tr.verify(e.id, t, got, sent)
 			return fmt.Errorf("conn %d: the echo was incomplete after waiting %v: %v", e.id, wait, err)
 		}
 	}
@@ -232,7 +234,7 @@ func (e *echoConn) settle(t echo.Template, wait time.Duration) error {
 	case <-time.After(wait):
 	}
 	got, sent, _ := e.snapshot()
-	if _, err := verifyReply(t, got, sent); err != nil {
+	if _, err := e.tr.verify(e.id, t, got, sent); err != nil {
 		return fmt.Errorf("conn %d: %v", e.id, err)
 	}
 	return nil
@@ -303,7 +305,7 @@ func echoModel(ck *checker, draw func(t *rapid.T) [][]byte) {
 			case <-time.After(ck.dl.D):
 			}
 			got, _, _ := e.snapshot()
-			if _, verr := verifyReply(tmpl, got, sent); verr != nil {
+			if _, verr := e.tr.verify(e.id, tmpl, got, sent); verr != nil {
 				fail(fmt.Errorf("conn %d, %d bytes sent in all: %v", e.id, len(sent), verr))
 			}
 		}
@@ -405,7 +407,7 @@ func halfClose(ck *checker, what string, data func(n int) []byte) {
 		if err != nil {
 			ck.Fatalf("after sending %d %s and half-closing, the client did not read EOF: %v", n, what, err)
 		}
-		if _, err := verifyReply(ck.o.prefix, got, msg); err != nil {
+		if _, err := c.tr.verify(c.id, ck.o.prefix, got, msg); err != nil {
 			ck.Fatalf("after sending %d %s and half-closing: %v", n, what, err)
 		}
 		c.close()
@@ -572,7 +574,7 @@ func (ck *checker) fixedEcho(data []byte, chunk int) {
 		}
 	}
 	got, _, _ := e.snapshot()
-	_, err = verifyReply(ck.o.prefix, got, data)
+	_, err = e.tr.verify(e.id, ck.o.prefix, got, data)
 	if err != nil {
 		how := "in one write"
 		if chunk < len(data) {

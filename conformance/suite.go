@@ -39,7 +39,18 @@ type Result struct {
 	Counterexample string        `json:"counterexample,omitempty"`
 	Seed           uint64        `json:"seed,omitempty"`
 	Transcript     []Event       `json:"transcript,omitempty"`
-	ServerOutput   string        `json:"server_output,omitempty"`
+	// TranscriptDropped counts the events left out of Transcript, which
+	// keeps the first and the last of a long check, between the two.
+	TranscriptDropped int    `json:"transcript_dropped,omitempty"`
+	ServerOutput      string `json:"server_output,omitempty"`
+	// What the drawings of a report need (the HTML report; JSON carries
+	// them too): the server process, the process that handled each
+	// connection where a reply named it, the last reply that was not what
+	// was sent, and the check's curves.
+	ServerPID int        `json:"server_pid,omitempty"`
+	Conns     []ConnInfo `json:"conns,omitempty"`
+	Mismatch  *Mismatch  `json:"mismatch,omitempty"`
+	Figures   *Figures   `json:"figures,omitempty"`
 }
 
 // Report is the outcome of a run.
@@ -186,8 +197,14 @@ func FormatResult(r Result) string {
 		fmt.Fprintf(&b, "  minimal counterexample:\n    %s\n", indent(r.Counterexample, "    "))
 	}
 	if len(r.Transcript) > 0 && r.Verdict == Fail {
+		// The last events tell how it ended; the JSON and HTML reports
+		// have the rest.
+		events := r.Transcript
+		if len(events) > textEvents {
+			events = events[len(events)-textEvents:]
+		}
 		b.WriteString("  transcript (last events):\n")
-		for _, e := range r.Transcript {
+		for _, e := range events {
 			fmt.Fprintf(&b, "    %s\n", e)
 		}
 	}
@@ -196,6 +213,9 @@ func FormatResult(r Result) string {
 	}
 	return strings.TrimRight(b.String(), "\n")
 }
+
+// textEvents is how many of a transcript's last events a text report shows.
+const textEvents = 64
 
 func indent(s, pre string) string {
 	return strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+pre)
@@ -237,6 +257,7 @@ type checker struct {
 	tr    transcript
 	notes []string
 	death string // how the server died during the check
+	fig   Figures
 }
 
 // server returns the check's server, starting it on first use. A server
@@ -382,6 +403,9 @@ func runOne(ctx context.Context, target Target, o *options, req Requirement, nam
 		}
 	}
 	var output, death string
+	if in != nil {
+		res.ServerPID = in.pid
+	}
 	if in != nil && rec.Failed() {
 		death = ck.diedOf() // before fresh() ends the server for good
 	}
@@ -398,7 +422,8 @@ func runOne(ctx context.Context, target Target, o *options, req Requirement, nam
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	res.Duration = time.Since(start)
-	res.Transcript = ck.tr.snapshot()
+	res.Transcript, res.TranscriptDropped = ck.tr.snapshot()
+	res.Conns, res.Figures = ck.tr.conns(), ck.figures()
 	switch {
 	case rec.harnessErr != nil:
 		res.Verdict, res.Message = Error, rec.harnessErr.Error()
@@ -413,6 +438,7 @@ func runOne(ctx context.Context, target Target, o *options, req Requirement, nam
 			res.Seed, _ = strconv.ParseUint(m[1], 10, 64)
 		}
 		res.ServerOutput = output
+		res.Mismatch = ck.tr.lastMismatch()
 	case rec.skipped:
 		res.Verdict, res.Message = Skip, strings.Join(rec.logs, "\n")
 	default:
@@ -550,7 +576,7 @@ func (ck *checker) readEcho(c *conn, got, msg []byte, wait time.Duration) ([]byt
 }
 
 func (ck *checker) verifyEcho(c *conn, got, msg []byte, err error) (echo.Values, error) {
-	v, verr := verifyReply(ck.o.prefix, got, msg)
+	v, verr := c.tr.verify(c.id, ck.o.prefix, got, msg)
 	if verr != nil {
 		if err != nil && err != io.EOF {
 			return v, fmt.Errorf("conn %d: %v, then %v", c.id, verr, err)

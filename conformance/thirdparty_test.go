@@ -1,6 +1,7 @@
 package conformance_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -161,6 +162,10 @@ func TestThirdPartyServers(t *testing.T) {
 					declare(tp.protocol, echo.MustParseTemplate(tp.prefix), tp.model)...)
 			})
 			require.NoError(t, err)
+			// The HTML page of a full run stays small enough to mail.
+			var page bytes.Buffer
+			require.NoError(t, rep.WriteHTML(&page))
+			require.Less(t, page.Len(), 1<<20, "the HTML report of a full run")
 			var must, should []string
 			for _, r := range rep.Results {
 				require.NotEqual(t, conformance.Error, r.Verdict, "%s: %s", r.ID, r.Message)

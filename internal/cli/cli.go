@@ -39,6 +39,7 @@ examples:
   echoconform -model fork -- socat TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork EXEC:cat
   echoconform -addr 127.0.0.1:7007 -run 'STREAM|CONC'
   echoconform -json > report.json
+  echoconform -html report.html -- ./server {port}   one page to open or send, transcripts drawn
 
 flags:
 `
@@ -56,6 +57,7 @@ type config struct {
 	run, skip    *regexp.Regexp
 	json         bool
 	junit        string
+	html         string
 	seed         uint64
 	checks       int
 	timeout      time.Duration
@@ -65,6 +67,7 @@ type config struct {
 	addr         string
 	argv         []string
 	flags        []string // as given, for the reproduction command
+	args         []string // the whole command line, for the HTML report
 	set          map[string]bool
 }
 
@@ -98,6 +101,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 		skipRE    = fs.String("skip", "", "leave out the requirements whose ID matches this regexp")
 		jsonOut   = fs.Bool("json", false, "write the report as JSON on stdout")
 		junit     = fs.String("junit", "", "also write a JUnit XML report to this file")
+		htmlOut   = fs.String("html", "", "also write an HTML report to this file: one page that opens offline, with the transcripts drawn")
 		seed      = fs.Uint64("seed", 0, "seed of the property checks, to reproduce a failure (0: random)")
 		checks    = fs.Int("checks", 20, "cases each property check tries")
 		timeout   = fs.Duration("timeout", 10*time.Minute, "bound on the whole run")
@@ -116,12 +120,12 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 		}
 		return nil, usageError{err.Error()}
 	}
-	c := &config{eventThreads: *evThreads, maxMsg: *maxMsg, maxLine: *maxLine, finalLine: conformance.FinalLine(*lineEOF), strict: *strict, json: *jsonOut, junit: *junit, seed: *seed, checks: *checks,
-		timeout: *timeout, timeScale: *timeScale, concurrency: *conc, verbose: *verbose, addr: *addr, argv: fs.Args()}
+	c := &config{eventThreads: *evThreads, maxMsg: *maxMsg, maxLine: *maxLine, finalLine: conformance.FinalLine(*lineEOF), strict: *strict, json: *jsonOut, junit: *junit, html: *htmlOut, seed: *seed, checks: *checks,
+		timeout: *timeout, timeScale: *timeScale, concurrency: *conc, verbose: *verbose, addr: *addr, argv: fs.Args(), args: args}
 	c.set = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) {
 		c.set[f.Name] = true
-		if f.Name != "json" && f.Name != "junit" && f.Name != "seed" && f.Name != "run" && f.Name != "v" {
+		if f.Name != "json" && f.Name != "junit" && f.Name != "html" && f.Name != "seed" && f.Name != "run" && f.Name != "v" {
 			c.flags = append(c.flags, "-"+f.Name+"="+f.Value.String())
 		}
 	})
@@ -198,8 +202,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	var reports []*conformance.Report
 	var runErr error
-	for _, tg := range c.targets() {
-		rep, err := conformance.Check(ctx, tg.target, c.options(tg, stderr)...)
+	targets := c.targets()
+	prog := newProgress(stderr, isTerminal(stderr), c.selected()*len(targets))
+	for _, tg := range targets {
+		rep, err := conformance.Check(ctx, tg.target, c.options(tg, prog)...)
 		if rep != nil {
 			reports = append(reports, rep)
 		}
@@ -208,12 +214,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 			break
 		}
 	}
+	// The report replaces the live status line.
+	prog.stop()
 	if runErr != nil && errors.Is(runErr, conformance.ErrNotReady) && checkedNothing(reports) {
 		// Nothing was checked: no report, one line.
 		fmt.Fprintf(stderr, "echoconform: %v\n", oneLine(runErr))
 		return 2
 	}
-	if err := c.write(reports, stdout, stderr); err != nil {
+	if err := c.write(reports, runErr, stdout); err != nil {
 		fmt.Fprintf(stderr, "echoconform: %v\n", err)
 		return 2
 	}
@@ -296,7 +304,7 @@ func (c *config) targets() []namedTarget {
 	return out
 }
 
-func (c *config) options(tg namedTarget, stderr io.Writer) []conformance.Option {
+func (c *config) options(tg namedTarget, progress io.Writer) []conformance.Option {
 	opts := []conformance.Option{
 		conformance.ExpectProtocol(tg.protocol),
 		conformance.ExpectPrefix(tg.prefix),
@@ -307,7 +315,7 @@ func (c *config) options(tg namedTarget, stderr io.Writer) []conformance.Option 
 		conformance.ExpectEventThreads(c.eventThreads),
 		conformance.TimeScale(c.timeScale),
 		conformance.Concurrency(c.concurrency),
-		conformance.Progress(progressWriter{stderr}),
+		conformance.Progress(progress),
 		conformance.Checks(c.checks),
 		conformance.Seed(c.seed),
 	}
@@ -320,15 +328,15 @@ func (c *config) options(tg namedTarget, stderr io.Writer) []conformance.Option 
 	return opts
 }
 
-// progressWriter shows progress on stderr, which stays quiet for the
-// report on stdout.
-type progressWriter struct{ w io.Writer }
-
-func (p progressWriter) Write(b []byte) (int, error) {
-	if line := strings.TrimSpace(string(b)); strings.HasSuffix(line, "...") || strings.Contains(line, " ERROR ") {
-		return len(b), nil // finished requirements only; a harness error ends with its own line
+// selected counts the requirements the run checks on each server.
+func (c *config) selected() int {
+	n := 0
+	for _, r := range conformance.Requirements() {
+		if (c.run == nil || c.run.MatchString(r.ID)) && (c.skip == nil || !c.skip.MatchString(r.ID)) {
+			n++
+		}
 	}
-	return p.w.Write(append([]byte("echoconform: "), b...))
+	return n
 }
 
 // isTerminal reports whether w is a terminal, for colour.

@@ -138,8 +138,16 @@ func TestNoArgumentsChecksTheReferences(t *testing.T) {
 	// cost make test four minutes of CPU.
 	args := []string{"-time-scale", raceTimeScale,
 		"-run", "STREAM-[23]|ONESHOT-[25]|LINE-[46]|PREFIX-2|MODEL|CONC-1|SHUT-4|LEAK-2|ALIVE"}
+	page := filepath.Join(t.TempDir(), "report.html")
+	args = append(args, "-html", page)
 	code, stdout, stderr := runCLI(t, args...)
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	// The page of every reference stays small enough to mail (a full run
+	// of each third-party server is TestThirdPartyServers').
+	fi, err := os.Stat(page)
+	require.NoError(t, err)
+	t.Logf("HTML report: %d bytes", fi.Size())
+	require.Less(t, fi.Size(), int64(1<<20))
 	for _, want := range []string{"threading reference (protocol stream", "forking reference (protocol stream",
 		"threading reference (protocol oneshot", "forking reference (protocol oneshot",
 		"threading reference (protocol line", "forking reference (protocol line"} {
@@ -276,6 +284,10 @@ func TestFailingServerReports(t *testing.T) {
 	require.Contains(t, stdout, "minimal counterexample:")
 	require.Contains(t, stdout, "reproduce: echoconform -run '^STREAM-1$' -seed=")
 	require.Contains(t, stdout, "0 passed, 1 failed")
+	// It ends with what to do next.
+	require.Contains(t, stdout, "\nwhat to do next:\n  STREAM-1 FAIL: echoconform -run '^STREAM-1$' -seed=")
+	require.Contains(t, stdout, "add -v to see")
+	require.Contains(t, stdout, "add -html report.html")
 }
 
 func TestAttach(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,6 +18,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/echoconform/echoconform/internal/proc"
 )
 
 // hostile runs one of the misbehaving servers the harness must survive:
@@ -324,6 +327,8 @@ func hostileLeft(t *testing.T, name string) []string {
 func TestHarnessKilled(t *testing.T) {
 	// A server that never replies keeps the harness waiting in STREAM-2
 	// (D is 20 s at this time scale) while its tree comes up.
+	before, err := proc.Children(os.Getpid())
+	require.NoError(t, err)
 	cmd := cliProcess(t, "-run", "STREAM-2", "-time-scale", "10", "--", os.Args[0], "-hostile", "silent-tree", "{addr}")
 	require.NoError(t, cmd.Start())
 	// Wait until the server's tree is up: the server and 4 tree members.
@@ -335,6 +340,25 @@ func TestHarnessKilled(t *testing.T) {
 	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 	_ = cmd.Wait()
 	require.Empty(t, hostileLeft(t, "silent-tree"), "processes of the server outlived the harness")
+	// The harness's supervisor, orphaned by the kill, comes to this
+	// process once it is a subreaper (any test that started a command
+	// made it one): reap it when it has ended its tree, so that no zombie
+	// of this test is left for a later in-process LEAK-1 to find.
+	require.Eventually(t, func() bool {
+		kids, err := proc.Children(os.Getpid())
+		if err != nil {
+			return false
+		}
+		for _, pid := range kids {
+			if slices.Contains(before, pid) {
+				continue
+			}
+			if len(proc.ReapZombies(pid)) == 0 {
+				return false // still running: its supervisor ends the tree first
+			}
+		}
+		return true
+	}, 30*time.Second, 10*time.Millisecond, "the killed harness's orphans did not end")
 }
 
 func tail(s string) string {

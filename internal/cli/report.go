@@ -9,8 +9,14 @@ import (
 	"github.com/echoconform/echoconform/conformance"
 )
 
-// write renders the reports: JSON or text on stdout, JUnit to a file.
-func (c *config) write(reports []*conformance.Report, stdout, stderr io.Writer) error {
+// write renders the reports: JSON or text on stdout, JUnit and HTML to
+// files. runErr is why the harness could not finish, if it could not.
+func (c *config) write(reports []*conformance.Report, runErr error, stdout io.Writer) error {
+	if c.html != "" {
+		if err := c.writeHTML(reports, runErr); err != nil {
+			return err
+		}
+	}
 	if c.junit != "" {
 		f, err := os.Create(c.junit)
 		if err != nil {
@@ -31,7 +37,73 @@ func (c *config) write(reports []*conformance.Report, stdout, stderr io.Writer) 
 	for _, rep := range reports {
 		c.writeText(stdout, rep, color)
 	}
+	c.writeNext(stdout, reports)
 	return nil
+}
+
+func (c *config) writeHTML(reports []*conformance.Report, runErr error) error {
+	f, err := os.Create(c.html)
+	if err != nil {
+		return err
+	}
+	o := conformance.HTMLOptions{Strict: c.strict, Command: c.commandLine(),
+		Reproduce: func(_ *conformance.Report, r conformance.Result) string { return c.reproduce(r) }}
+	if runErr != nil {
+		o.HarnessError = oneLine(runErr)
+	}
+	if err := conformance.WriteHTML(f, reports, o); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// commandLine is the run's command line, quoted for a shell.
+func (c *config) commandLine() string {
+	args := []string{"echoconform"}
+	for _, a := range c.args {
+		args = append(args, shellQuote(a))
+	}
+	return strings.Join(args, " ")
+}
+
+// writeNext ends a text report with what to do about each failure: the
+// command that replays it, -v for the details, the HTML report for the
+// transcripts drawn.
+func (c *config) writeNext(w io.Writer, reports []*conformance.Report) {
+	var lines []string
+	for _, rep := range reports {
+		for _, r := range rep.Results {
+			if r.Verdict != conformance.Fail && r.Verdict != conformance.Error {
+				continue
+			}
+			on := ""
+			if len(reports) > 1 {
+				on = " on " + rep.Target + " (" + rep.Options.Protocol + ")"
+			}
+			lines = append(lines, fmt.Sprintf("  %s %s%s: %s", r.ID, c.verdict(r), on, c.reproduce(r)))
+		}
+	}
+	if len(lines) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nwhat to do next:\n%s\n", strings.Join(lines, "\n"))
+	if !c.verbose {
+		fmt.Fprintln(w, "  add -v to see every requirement's details and the server's output")
+	}
+	if c.html != "" {
+		fmt.Fprintf(w, "  open %s for each failure's counterexample and its transcript drawn\n", c.html)
+	} else {
+		fmt.Fprintln(w, "  add -html report.html for a page with each failure's transcript drawn")
+	}
+}
+
+// verdict is a result's verdict as the text report shows it.
+func (c *config) verdict(r conformance.Result) string {
+	if r.Verdict == conformance.Fail && r.Level == conformance.SHOULD && !c.strict {
+		return "WARN"
+	}
+	return string(r.Verdict)
 }
 
 var colors = map[conformance.Verdict]string{
@@ -41,10 +113,7 @@ var colors = map[conformance.Verdict]string{
 func (c *config) writeText(w io.Writer, rep *conformance.Report, color bool) {
 	fmt.Fprintf(w, "echoconform: %s (protocol %s, prefix %q, model %s)\n", rep.Target, rep.Options.Protocol, rep.Options.Prefix, rep.Options.Model)
 	for _, r := range rep.Results {
-		verdict := string(r.Verdict)
-		if r.Verdict == conformance.Fail && r.Level == conformance.SHOULD && !c.strict {
-			verdict = "WARN"
-		}
+		verdict := c.verdict(r)
 		shown := fmt.Sprintf("%-5s", verdict)
 		if color {
 			shown = colors[r.Verdict] + shown + "\x1b[0m"
