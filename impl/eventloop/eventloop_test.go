@@ -98,26 +98,57 @@ func serverSide(c *net.TCPConn) (local, remote *net.TCPAddr) {
 	return c.RemoteAddr().(*net.TCPAddr), c.LocalAddr().(*net.TCPAddr)
 }
 
-// hogBytes is what a client writes that never reads. A server that stops
-// reading it leaves about 7.5 MiB in the socket buffers on loopback here
-// (the server's send buffer grows to 4 MiB, the client's stays near its
-// 128 KiB, the rest waits in the server's receive queue and the client's
-// send queue): the client's write blocks, and it returns when the
-// connection closes.
-const hogBytes = 16 << 20
+// hogBytes is what a client writes that never reads: enough that the
+// server, once it stops reading, must fill its receive buffer and offer a
+// zero window. 8 MiB is not: here the loopback socket buffers of both ends
+// took up to 7.5 MiB before a write blocked, and a receive buffer
+// autotunes up to net.ipv4.tcp_rmem's 32 MiB. The client's write returns
+// when its connection closes.
+const hogBytes = 64 << 20
 
-// backedUp waits until the server stops reading c: bytes c wrote wait in
-// the server's receive queue.
-func backedUp(t testing.TB, c *net.TCPConn) {
+// backedUp waits until the server has stopped reading c, whose echo it
+// cannot send: its receive buffer is full and it offers c a zero window,
+// and nothing moves between two readings. It returns the bytes the server
+// then holds in its own memory: those it read from c less those it wrote
+// to c (the prefix included). (Bytes waiting in its receive queue alone
+// say nothing: they wait there a moment whenever a client writes faster
+// than the server reads.)
+func backedUp(t testing.TB, c *net.TCPConn) (held int64) {
 	t.Helper()
 	local, remote := serverSide(c)
+	rc, err := c.SyscallConn()
+	require.NoError(t, err)
+	prefix := int64(len(impltest.Prefix.Render(os.Getpid(), os.Getppid())))
+	var last *unix.TCPInfo
 	impltest.Eventually(t, impltest.D, func() (bool, string) {
-		q, _, found, err := proc.ReceiveQueue(local, remote)
+		var info *unix.TCPInfo
+		var ierr error
+		if err := rc.Control(func(fd uintptr) { info, ierr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) }); err != nil {
+			return false, err.Error()
+		}
+		if ierr != nil {
+			return false, ierr.Error()
+		}
+		rq, _, found, err := proc.ReceiveQueue(local, remote)
+		if err != nil || !found {
+			return false, fmt.Sprintf("the server's socket: found %v, %v", found, err)
+		}
+		wq, _, err := proc.SendQueue(local, remote)
 		if err != nil {
 			return false, err.Error()
 		}
-		return found && q > 0, fmt.Sprintf("the server still reads everything the client writes (found %v, queued %d)", found, q)
+		prev := last
+		last = info
+		if info.Snd_wnd != 0 || rq == 0 || prev == nil || prev.Bytes_acked != info.Bytes_acked || prev.Bytes_received != info.Bytes_received {
+			return false, fmt.Sprintf("the server still reads what the client writes: it offers a window of %d bytes, %d wait in its receive queue", info.Snd_wnd, rq)
+		}
+		// Read: what the server's kernel acknowledged less what waits
+		// unread. Written: what the client received and what the
+		// server's kernel still holds to send.
+		held = (int64(info.Bytes_acked) - int64(rq)) - (int64(info.Bytes_received) + int64(wq)) - prefix
+		return true, ""
 	})
+	return held
 }
 
 // lines returns n bytes of lines (a newline every 100 bytes or so, some
@@ -149,8 +180,8 @@ func newConnServed(t *testing.T, r *impltest.Running, p echo.Protocol) {
 	require.NoError(t, c.Close())
 }
 
-// TestNonReaderDoesNotStall has a client write 8 MiB and never read its
-// echo. The server must stop reading it once its echo backs up (bounded
+// TestNonReaderDoesNotStall has a client write megabytes (hogBytes) and
+// never read its echo. The server must stop reading it once its echo backs up (bounded
 // memory) and serve everyone else meanwhile; when the client reads at
 // last, it gets every byte.
 func TestNonReaderDoesNotStall(t *testing.T) {
@@ -159,12 +190,20 @@ func TestNonReaderDoesNotStall(t *testing.T) {
 			impltest.VerifyNone(t)
 			r := impltest.Start(t, model, echo.Config{Protocol: p, Prefix: impltest.Prefix})
 			hog := r.Dial(t)
-			data := lines(8<<20, 9)
+			data := lines(hogBytes, 9)
 			wrote := make(chan error, 1)
 			go func() { _, err := hog.Write(data); wrote <- err }()
 			defer func() { _ = hog.Close(); <-wrote }() // ends the writer whatever happens
 
-			backedUp(t, hog)
+			held := backedUp(t, hog)
+			// The connection's buffer, and a little: the kernel's counts
+			// are a few bytes off.
+			bound := int64(64<<10 + 4096)
+			if p == echo.Line {
+				bound = echo.DefaultMaxLine + 4096
+			}
+			t.Logf("the server holds %d bytes of the hog's echo in its memory", held)
+			require.LessOrEqual(t, held, bound, "the server buffers a client whose echo backs up without bound")
 			// Everyone else is served meanwhile, an open connection and new ones.
 			other := r.Dial(t)
 			model.CheckValues(t, impltest.ExpectReply(t, other, impltest.Prefix, []byte("while the hog waits\n")))

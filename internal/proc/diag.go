@@ -312,6 +312,14 @@ func ReceiveQueue(local, remote *net.TCPAddr) (queued int, accepted, found bool,
 	return int(s.rqueue), s.inode != 0, found, err
 }
 
+// SendQueue returns how many bytes the process holding the socket at
+// local, connected to remote, has written that remote has not acknowledged
+// yet (sent or still queued); found is as for ReceiveQueue.
+func SendQueue(local, remote *net.TCPAddr) (queued int, found bool, err error) {
+	s, found, err := lookup(local, remote)
+	return int(s.wqueue), found, err
+}
+
 // lookup asks for the one socket with this 4-tuple, seen from local.
 func lookup(local, remote *net.TCPAddr) (diagSock, bool, error) {
 	family := uint8(unix.AF_INET)
