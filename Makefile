@@ -59,7 +59,7 @@ bench:
 # concurrent connections and connect/close storms of 10,000 (forking) and
 # 50,000 (threading) connections; CI runs 1,000, 2,000 and 10,000.
 long:
-	$(GO) test -race -timeout 30m -count=1 -run 'Hostile' -v ./impl/forking ./impl/threading -args -long
+	$(GO) test -race -timeout 30m -count=1 -run 'Hostile' -v ./impl/forking ./impl/threading ./impl/eventloop -args -long
 
 # The whole mutant zoo ZOO_N times (default 3) while one busy loop per core
 # competes for the CPU: plain, under -race, and pinned to one core. Every

@@ -1,8 +1,10 @@
 #!/bin/sh
-# bench/run.sh is `make bench`: the go test benchmarks of both references
-# (each beside an io.Copy baseline in the same run), then the comparison
+# bench/run.sh is `make bench`: the go test benchmarks of the references
+# (each beside an io.Copy baseline in the same run; the eventloop's beside
+# the threading reference too), then the comparison
 # table of every server, references included, each a process of its own,
-# driven by internal/load. Bounded: about 3 minutes on 2 cores.
+# driven by internal/load, then the footprint of idle connections
+# (bench/footprint). Bounded: about 3 minutes on 2 cores.
 # Knobs (environment):
 #   BENCHTIME  go test -benchtime of the reference benchmarks (default 0.5s)
 #   COUNT      go test -count; from 2 on, benchstat summarises (default 1)
@@ -23,10 +25,11 @@ $GO build -o "$tmp/baseline" ./bench/baseline
 $GO build -o "$tmp/echoserver" ./cmd/echoserver
 $GO build -o "$tmp/echochild" ./cmd/echochild # echoserver -model fork finds it beside itself
 $GO build -o "$tmp/table" ./bench/table
+$GO build -o "$tmp/footprint" ./bench/footprint
 
-echo "== go test benchmarks, in-process (benchtime $BENCHTIME, count $COUNT): both references and the io.Copy baseline"
+echo "== go test benchmarks, in-process (benchtime $BENCHTIME, count $COUNT): the references and the io.Copy baseline"
 timeout 600 $GO test -run '^$' -bench 'Stream|Exchange|Spawn|Footprint' -benchtime "$BENCHTIME" -count "$COUNT" \
-	./impl/threading ./impl/forking | tee "$tmp/impl.txt"
+	./impl/threading ./impl/forking ./impl/eventloop | tee "$tmp/impl.txt"
 if [ "$COUNT" -gt 1 ]; then
 	benchstat=$(command -v benchstat || true)
 	if [ -z "$benchstat" ] && GOBIN="$tmp" $GO install golang.org/x/perf/cmd/benchstat@latest 2>/dev/null; then
@@ -43,3 +46,7 @@ fi
 echo
 echo "== every server as a process of its own, driven by the same load generator"
 timeout 600 "$tmp/table" -bin "$tmp" -rounds "$ROUNDS" -duration "$DURATION"
+
+echo
+echo "== footprint: idle connections held by each reference (echoserver), clients in processes of their own"
+timeout 600 "$tmp/footprint" -bin "$tmp"

@@ -7,6 +7,7 @@ import (
 
 	"github.com/echoconform/echoconform/conformance"
 	"github.com/echoconform/echoconform/echo"
+	"github.com/echoconform/echoconform/impl/eventloop"
 	"github.com/echoconform/echoconform/impl/forking"
 	"github.com/echoconform/echoconform/impl/threading"
 	"github.com/echoconform/echoconform/internal/testbin"
@@ -29,6 +30,14 @@ var referenceCases = []struct {
 	{"line", echo.Line, ""},
 	{"line-prefix", echo.Line, "{pid}/{ppid}: "},
 }
+
+// referenceModels are the references' models, one reference each.
+var referenceModels = []conformance.Model{conformance.ModelThread, conformance.ModelFork, conformance.ModelEvent}
+
+// goRuntimeThreads is what an event-model reference declares as a command:
+// the Go runtime starts a thread or two of its own as load comes (in
+// process, MODEL-1 counts goroutines, and none is declared).
+const goRuntimeThreads = 4
 
 // skipShort leaves a case out under -short, saying so.
 func skipShort(t *testing.T, keep bool) {
@@ -53,20 +62,25 @@ func TestReferencesInProcess(t *testing.T) {
 	// binary): a test binary re-executed takes several times longer to
 	// start.
 	child := filepath.Join(testbin.Build(t, false, "github.com/echoconform/echoconform/cmd/echochild"), "echochild")
-	for _, model := range []conformance.Model{conformance.ModelThread, conformance.ModelFork} {
+	for _, model := range referenceModels {
 		for _, rc := range referenceCases {
 			if rc.prefix == "" {
 				continue
 			}
 			t.Run(string(model)+"/"+rc.name, func(t *testing.T) {
 				cfg := echo.Config{Protocol: rc.protocol, Prefix: echo.MustParseTemplate(rc.prefix)}
-				newServer := func() echo.Server { return threading.New(cfg) }
-				if model == conformance.ModelFork {
+				var newServer func() echo.Server
+				switch model {
+				case conformance.ModelThread:
+					newServer = func() echo.Server { return threading.New(cfg) }
+				case conformance.ModelFork:
 					newServer = func() echo.Server {
 						srv := forking.New(cfg)
 						srv.Child = child
 						return srv
 					}
+				case conformance.ModelEvent:
+					newServer = func() echo.Server { return eventloop.New(cfg) }
 				}
 				conformance.Test(t, conformance.InProcess(string(model), newServer), declare(rc.protocol, cfg.Prefix, model)...)
 			})
@@ -78,14 +92,15 @@ func TestReferencesInProcess(t *testing.T) {
 // processes, as a user's server in another language is checked.
 func TestReferencesCommand(t *testing.T) {
 	bin := buildEchoserver(t)
-	for _, model := range []conformance.Model{conformance.ModelThread, conformance.ModelFork} {
+	for _, model := range referenceModels {
 		for _, rc := range referenceCases {
 			t.Run(string(model)+"/"+rc.name, func(t *testing.T) {
 				skipShort(t, rc.name == "stream-prefix")
 				t.Parallel()
 				target := conformance.Command(bin, "-model", string(model), "-protocol", rc.protocol.String(), "-prefix", rc.prefix, "-addr", "{addr}")
 				runFull(func() {
-					conformance.Test(t, target, declare(rc.protocol, echo.MustParseTemplate(rc.prefix), model)...)
+					conformance.Test(t, target, append(declare(rc.protocol, echo.MustParseTemplate(rc.prefix), model),
+						conformance.ExpectEventThreads(goRuntimeThreads))...)
 				})
 			})
 		}

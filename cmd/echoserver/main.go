@@ -1,6 +1,6 @@
 // Command echoserver runs a reference echo server standalone.
 //
-//	echoserver -model fork|thread -protocol stream|oneshot -prefix '{pid}: ' -addr 127.0.0.1:7007
+//	echoserver -model fork|thread|event -protocol stream|oneshot|line -prefix '{pid}: ' -addr 127.0.0.1:7007
 //
 // It prints one line when it listens and exits 0 after a graceful shutdown on
 // SIGTERM or SIGINT.
@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/echoconform/echoconform/echo"
+	"github.com/echoconform/echoconform/impl/eventloop"
 	"github.com/echoconform/echoconform/impl/forking"
 	"github.com/echoconform/echoconform/impl/threading"
 )
@@ -29,7 +30,7 @@ func main() {
 
 func run(args []string) int {
 	fs := flag.NewFlagSet("echoserver", flag.ContinueOnError)
-	model := fs.String("model", "thread", "concurrency model: fork (a child process per connection) or thread")
+	model := fs.String("model", "thread", "concurrency model: fork (a child process per connection), thread (a goroutine per connection) or event (one epoll loop on one thread)")
 	protocol := fs.String("protocol", "stream", "protocol: stream (RFC 862), oneshot (one message, one reply, close) or line (a line at a time)")
 	prefix := fs.String("prefix", "", "prefix template written once per connection, e.g. '{pid}: ' ({pid}, {ppid})")
 	addr := fs.String("addr", "127.0.0.1:7007", "address to listen on (port 0 picks a free one)")
@@ -65,6 +66,8 @@ func run(args []string) int {
 	switch *model {
 	case "thread":
 		srv = threading.New(cfg)
+	case "event":
+		srv = eventloop.New(cfg)
 	case "fork":
 		f := forking.New(cfg)
 		f.MaxChildren = *maxChildren
@@ -76,7 +79,7 @@ func run(args []string) int {
 		f.Child = *child
 		srv = f
 	default:
-		return usage("unknown model %q (want fork or thread)", *model)
+		return usage("unknown model %q (want fork, thread or event)", *model)
 	}
 
 	// Signals are caught before listening, so that one arriving right after

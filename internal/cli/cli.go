@@ -17,6 +17,7 @@ import (
 
 	"github.com/echoconform/echoconform/conformance"
 	"github.com/echoconform/echoconform/echo"
+	"github.com/echoconform/echoconform/impl/eventloop"
 	"github.com/echoconform/echoconform/impl/forking"
 	"github.com/echoconform/echoconform/impl/threading"
 )
@@ -299,6 +300,9 @@ func (c *config) targets() []namedTarget {
 				f.Child = child
 				return f
 			}), conformance.ModelFork, p, prefix})
+		}
+		if c.model == conformance.ModelAny || c.model == conformance.ModelEvent {
+			out = append(out, namedTarget{conformance.InProcess("event-loop reference", func() echo.Server { return eventloop.New(cfg) }), conformance.ModelEvent, p, prefix})
 		}
 	}
 	return out

@@ -131,8 +131,8 @@ func progressFree(stderr string) []string {
 
 func TestNoArgumentsChecksTheReferences(t *testing.T) {
 	// Under -race the references are instrumented too: deadlines doubled.
-	// One check of each kind, on the six references: the path from no
-	// arguments to six reports and exit 0 is this test's; every check on
+	// One check of each kind, on the nine references: the path from no
+	// arguments to nine reports and exit 0 is this test's; every check on
 	// every reference is conformance's TestReferences (which runs each in
 	// full, in process and as a command), and running them all again here
 	// cost make test four minutes of CPU.
@@ -150,13 +150,14 @@ func TestNoArgumentsChecksTheReferences(t *testing.T) {
 	require.Less(t, fi.Size(), int64(1<<20))
 	for _, want := range []string{"threading reference (protocol stream", "forking reference (protocol stream",
 		"threading reference (protocol oneshot", "forking reference (protocol oneshot",
-		"threading reference (protocol line", "forking reference (protocol line"} {
+		"threading reference (protocol line", "forking reference (protocol line",
+		"event-loop reference (protocol stream", "event-loop reference (protocol oneshot", "event-loop reference (protocol line"} {
 		require.Contains(t, stdout, want)
 	}
 	// Exit 0 is the contract (every MUST); the SHOULDs are logged, not
 	// asserted here.
-	require.Equal(t, 6, strings.Count(stdout, " 0 failed, "), stdout)
-	if n := strings.Count(stdout, " 0 warned (SHOULD),"); n != 6 {
+	require.Equal(t, 9, strings.Count(stdout, " 0 failed, "), stdout)
+	if n := strings.Count(stdout, " 0 warned (SHOULD),"); n != 9 {
 		t.Logf("SHOULD warnings on the references:\n%s", stdout)
 	}
 	require.NotEmpty(t, stderr, "progress goes to stderr")
