@@ -3,12 +3,11 @@ package conformance
 import (
 	"context"
 	"net"
-	"os"
-	"os/exec"
 	"syscall"
 	"testing"
 
 	"github.com/echoconform/echoconform/internal/proc"
+	"github.com/echoconform/echoconform/internal/testbin"
 )
 
 // TestFreePortNotReissued: runs at once in one process are given
@@ -100,13 +99,7 @@ func TestSupervisorStoppedEndsServer(t *testing.T) {
 // when its bind fails, as most servers do.
 func pythonListener(t *testing.T) []string {
 	t.Helper()
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		if os.Getenv("ECHOCONFORM_REQUIRE_TOOLS") == "1" {
-			t.Fatal("python3 not found; install the Debian package python3")
-		}
-		t.Skip("python3 not found; install the Debian package python3")
-	}
+	py := testbin.Tool(t, "python3", "python3")
 	server := "import socket,sys,time\ns=socket.socket()\ns.bind(('127.0.0.1',int(sys.argv[1])))\ns.listen()\ntime.sleep(60)"
 	return []string{py, "-c", server, "{port}"}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -17,23 +16,8 @@ import (
 
 	"github.com/echoconform/echoconform/conformance"
 	"github.com/echoconform/echoconform/echo"
+	"github.com/echoconform/echoconform/internal/testbin"
 )
-
-// need returns the path of tool, or skips the test naming the Debian
-// package to install; with ECHOCONFORM_REQUIRE_TOOLS=1 (as in CI) a
-// missing tool fails instead, so that CI never skips a server silently.
-func need(t *testing.T, tool, pkg string) string {
-	t.Helper()
-	path, err := exec.LookPath(tool)
-	if err == nil {
-		return path
-	}
-	if os.Getenv("ECHOCONFORM_REQUIRE_TOOLS") == "1" {
-		t.Fatalf("%s not found; install the Debian package %s", tool, pkg)
-	}
-	t.Skipf("%s not found; install the Debian package %s to check this server", tool, pkg)
-	return ""
-}
 
 // thirdParty is a server nobody on this project wrote, the flags it is
 // checked under, and the verdicts it deserves.
@@ -150,7 +134,7 @@ func TestThirdPartyServers(t *testing.T) {
 				t.Skip("-short: third-party servers run in the full suite (TestSeedProgramReport checks the seed program's ONESHOT-4 here)")
 			}
 			t.Parallel()
-			tool := need(t, tool(tp), tp.pkg)
+			tool := testbin.Tool(t, tool(tp), tp.pkg)
 			if tp.csrc != "" {
 				tool = compileC(t, tool, tp.csrc)
 			}
@@ -201,7 +185,7 @@ func TestThirdPartyServers(t *testing.T) {
 // TestSeedProgramReport checks what the seed program's report says about
 // the SHOULD it fails: a person must see the single recv.
 func TestSeedProgramReport(t *testing.T) {
-	py := need(t, "python3", "python3")
+	py := testbin.Tool(t, "python3", "python3")
 	rep, err := conformance.Check(context.Background(), conformance.Command(py, "../testdata/servers/seed_forking.py", "{port}"),
 		append(declare(echo.Oneshot, echo.MustParseTemplate("{ppid} :"), conformance.ModelFork), conformance.Only(regexpOf("^ONESHOT-4$")))...)
 	require.NoError(t, err)

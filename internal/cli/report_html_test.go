@@ -21,23 +21,8 @@ import (
 	"github.com/echoconform/echoconform/conformance"
 	"github.com/echoconform/echoconform/internal/domtest"
 	"github.com/echoconform/echoconform/internal/proc"
+	"github.com/echoconform/echoconform/internal/testbin"
 )
-
-// needTool returns the path of tool, or skips the test naming the Debian
-// package to install; with ECHOCONFORM_REQUIRE_TOOLS=1 (as in CI) a
-// missing tool fails the test instead.
-func needTool(t *testing.T, tool, pkg string) string {
-	t.Helper()
-	path, err := exec.LookPath(tool)
-	if err == nil {
-		return path
-	}
-	if os.Getenv("ECHOCONFORM_REQUIRE_TOOLS") == "1" {
-		t.Fatalf("%s not found; install the Debian package %s", tool, pkg)
-	}
-	t.Skipf("%s not found; install the Debian package %s to run this test", tool, pkg)
-	return ""
-}
 
 // chromium runs headless Chromium with args and returns what it wrote on
 // stdout. Every process of the browser is ended, and those this process
@@ -47,7 +32,7 @@ func needTool(t *testing.T, tool, pkg string) string {
 // given to this browser alone.
 func chromium(t *testing.T, args ...string) []byte {
 	t.Helper()
-	path := needTool(t, "chromium", "chromium")
+	path := testbin.Tool(t, "chromium", "chromium")
 	home := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -141,7 +126,7 @@ func decodeReports(t *testing.T, stdout string) []conformance.Report {
 // left in the test's temporary directory (and copied to
 // $ECHOCONFORM_SCREENSHOTS, when set, for the README).
 func TestHTMLReportInChromium(t *testing.T) {
-	needTool(t, "chromium", "chromium")
+	testbin.Tool(t, "chromium", "chromium")
 	dir := t.TempDir()
 	failPath, passPath := filepath.Join(dir, "fail.html"), filepath.Join(dir, "pass.html")
 	code, stdout, stderr := runCLI(t, "-json", "-html", failPath, "-run", "STREAM-1|STREAM-3|PREFIX-1|SHUT-5",

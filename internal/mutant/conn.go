@@ -296,7 +296,10 @@ func (h *handler) oneshot() {
 // timing.)
 func (h *handler) resetWhenDelivered() {
 	if rc, err := h.c.SyscallConn(); err == nil {
-		for limit := time.Now().Add(time.Second); time.Now().Before(limit); time.Sleep(time.Millisecond) {
+		// The bound is a hang guard only: a second was once too short
+		// for an 8 MiB echo under the race detector and busy loops, and
+		// the reset then destroyed echo that STREAM-1 rightly missed.
+		for limit := time.Now().Add(30 * time.Second); time.Now().Before(limit); time.Sleep(time.Millisecond) {
 			queued := 0
 			_ = rc.Control(func(fd uintptr) { queued, err = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ) })
 			if err != nil || queued == 0 {

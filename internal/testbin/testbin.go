@@ -48,3 +48,20 @@ func BuildIn(dir string, race bool, pkgs ...string) error {
 	}
 	return nil
 }
+
+// Tool returns the path of a program the tests need from outside Go (a
+// third-party server, a compiler, a browser), or skips the test naming the
+// Debian package to install; with ECHOCONFORM_REQUIRE_TOOLS=1 (as in CI) a
+// missing tool fails the test instead, so that CI never skips silently.
+func Tool(tb testing.TB, tool, pkg string) string {
+	tb.Helper()
+	p, err := exec.LookPath(tool)
+	if err == nil {
+		return p
+	}
+	if os.Getenv("ECHOCONFORM_REQUIRE_TOOLS") == "1" {
+		tb.Fatalf("%s not found; install the Debian package %s", tool, pkg)
+	}
+	tb.Skipf("%s not found; install the Debian package %s to run this test", tool, pkg)
+	return ""
+}
