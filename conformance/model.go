@@ -48,8 +48,8 @@ var models = []struct {
 	rules modelRules
 }{
 	{ModelFork, forkModel{}},
-	{ModelThread, threadModel{}},
-	{ModelEvent, eventModel{}},
+	{ModelThread, threadModel{ModelThread}},
+	{ModelEvent, eventModel{threadModel{ModelEvent}}},
 	{ModelAny, anyModel{}},
 }
 
@@ -113,7 +113,7 @@ func (forkModel) handlerProblem(pid, server int, kids []int) string {
 func (forkModel) parentPIDs(handled, server, serverParent int) []int { return []int{server} }
 
 // threadModel: every connection inside the server process.
-type threadModel struct{}
+type threadModel struct{ name Model }
 
 func (threadModel) declares() bool           { return true }
 func (threadModel) childPerConnection() bool { return false }
@@ -121,16 +121,16 @@ func (threadModel) childPerConnection() bool { return false }
 // childWait is 0: no children are due.
 func (threadModel) childWait(dl deadlines) time.Duration { return 0 }
 
-func (threadModel) judgeProcesses(ck *checker, server, base int, cs []*conn) {
+func (m threadModel) judgeProcesses(ck *checker, server, base int, cs []*conn) {
 	var kids []int
 	if ck.poll(ck.dl.early, func() bool { kids = ck.liveChildren(server); return len(kids) > base }) {
-		ck.Fatalf("with %d connections open the server %d started child processes %v (%d at rest): want none (model thread)", len(cs), server, kids, base)
+		ck.Fatalf("with %d connections open the server %d started child processes %v (%d at rest): want none (model %s)", len(cs), server, kids, base, m.name)
 	}
 }
 
-func (threadModel) handlerProblem(pid, server int, kids []int) string {
+func (m threadModel) handlerProblem(pid, server int, kids []int) string {
 	if pid != server {
-		return fmt.Sprintf("{pid} is %d, want the server process %d (model thread)", pid, server)
+		return fmt.Sprintf("{pid} is %d, want the server process %d (model %s)", pid, server, m.name)
 	}
 	return ""
 }
@@ -176,13 +176,6 @@ func (m eventModel) judgeProcesses(ck *checker, server, base int, cs []*conn) {
 		ck.Fatalf("the server ran %d %s with %d connections open and served, %d with %d: want no more (model event, %d more declared: -event-threads)",
 			after, what, open, before, openBefore, ck.o.eventThreads)
 	}
-}
-
-func (eventModel) handlerProblem(pid, server int, kids []int) string {
-	if pid != server {
-		return fmt.Sprintf("{pid} is %d, want the server process %d (model event)", pid, server)
-	}
-	return ""
 }
 
 // anyModel: no model declared; the server process or one of its children

@@ -69,9 +69,8 @@ func testNonReader(ck *checker) {
 	}
 	backedUp := ck.poll(ck.dl.D, func() bool {
 		write()
-		full, found, err := proc.SendBufferFull(server, client)
-		recv, _, _, _ := proc.Queues(server, client)
-		return err != nil || !found || closed || sent >= nonReaderBytes || (full && recv > 0)
+		q, found, err := proc.QueuesOf(server, client)
+		return err != nil || !found || closed || sent >= nonReaderBytes || (q.SendFull && q.Recv > 0)
 	})
 	ck.tr.add(hog.id, "send", nil, sent)
 	why := fmt.Sprintf("%d bytes written, the server's echo to it backed up", sent)

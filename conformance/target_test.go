@@ -48,15 +48,7 @@ func TestPortTakenByAnother(t *testing.T) {
 	}
 	defer func() { choosePort = freePort }()
 
-	o, err := buildOptions(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := commandKind{argv}.start(context.Background(), &o)
-	if err != nil {
-		t.Fatalf("start: %v", err)
-	}
-	defer in.close()
+	in := startCommand(t, argv)
 	if calls != 2 || in.port == taken {
 		t.Fatalf("started on port %d after %d choices, want a second port other than %d", in.port, calls, taken)
 	}
@@ -72,15 +64,7 @@ func TestSupervisorStoppedEndsServer(t *testing.T) {
 		t.Fatal("no supervisor: TestMain must call conformance.Init")
 	}
 	argv := pythonListener(t)
-	o, err := buildOptions(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := commandKind{argv}.start(context.Background(), &o)
-	if err != nil {
-		t.Fatalf("start: %v", err)
-	}
-	defer in.close()
+	in := startCommand(t, argv)
 	if in.pid <= 0 || in.pid == in.cmd.Process.Pid {
 		t.Fatalf("server %d, supervisor %d: want the server below its supervisor", in.pid, in.cmd.Process.Pid)
 	}
@@ -102,4 +86,20 @@ func pythonListener(t *testing.T) []string {
 	py := testbin.Tool(t, "python3", "python3")
 	server := "import socket,sys,time\ns=socket.socket()\ns.bind(('127.0.0.1',int(sys.argv[1])))\ns.listen()\ntime.sleep(60)"
 	return []string{py, "-c", server, "{port}"}
+}
+
+// startCommand starts argv as a Command target's server with the default
+// options; the test's cleanup stops it.
+func startCommand(t *testing.T, argv []string) *instance {
+	t.Helper()
+	o, err := buildOptions(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := commandKind{argv}.start(context.Background(), &o)
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Cleanup(in.close)
+	return in
 }

@@ -88,3 +88,17 @@ type Config struct {
 	Quiet    time.Duration // oneshot: end of message after this much silence; 0 means DefaultQuiet
 	MaxLine  int           // line: longest line echoed whole, newline included; 0 means DefaultMaxLine
 }
+
+// WithDefaults returns c with every zero limit set to its default.
+func (c Config) WithDefaults() Config {
+	if c.MaxMsg <= 0 {
+		c.MaxMsg = DefaultMaxMsg
+	}
+	if c.Quiet <= 0 {
+		c.Quiet = DefaultQuiet
+	}
+	if c.MaxLine <= 0 {
+		c.MaxLine = DefaultMaxLine
+	}
+	return c
+}

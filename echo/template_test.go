@@ -192,3 +192,10 @@ func TestParseProtocol(t *testing.T) {
 	}
 	require.Equal(t, "Protocol(7)", Protocol(7).String())
 }
+
+func TestConfigWithDefaults(t *testing.T) {
+	d := Config{}.WithDefaults()
+	require.Equal(t, Config{MaxMsg: DefaultMaxMsg, Quiet: DefaultQuiet, MaxLine: DefaultMaxLine}, d)
+	set := Config{Protocol: Line, MaxMsg: 7, Quiet: 3, MaxLine: 9}
+	require.Equal(t, set, set.WithDefaults(), "limits that are set stay")
+}

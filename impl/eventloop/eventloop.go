@@ -55,16 +55,7 @@ var _ echo.Server = (*Server)(nil)
 
 // New returns a server that speaks cfg.
 func New(cfg echo.Config) *Server {
-	if cfg.MaxMsg <= 0 {
-		cfg.MaxMsg = echo.DefaultMaxMsg
-	}
-	if cfg.Quiet <= 0 {
-		cfg.Quiet = echo.DefaultQuiet
-	}
-	if cfg.MaxLine <= 0 {
-		cfg.MaxLine = echo.DefaultMaxLine
-	}
-	return &Server{cfg: cfg, efd: -1}
+	return &Server{cfg: cfg.WithDefaults(), efd: -1}
 }
 
 // listener is a listening socket the loop accepts on with accept4.
@@ -213,14 +204,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // Close closes the listeners and every connection at once.
-func (s *Server) Close() error {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if err := s.Shutdown(ctx); err != context.Canceled {
-		return err
-	}
-	return nil
-}
+func (s *Server) Close() error { return lifecycle.CloseNow(s.Shutdown) }
 
 // The loop.
 

@@ -133,7 +133,8 @@ func backedUp(t testing.TB, c *net.TCPConn) (held int64) {
 		if err != nil || !found {
 			return false, fmt.Sprintf("the server's socket: found %v, %v", found, err)
 		}
-		_, wq, _, err := proc.Queues(local, remote)
+		q, _, err := proc.QueuesOf(local, remote)
+		wq := q.Send
 		if err != nil {
 			return false, err.Error()
 		}

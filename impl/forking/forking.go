@@ -136,16 +136,8 @@ func New(cfg echo.Config) *Server {
 	// A child serves one connection with one goroutine: GOMAXPROCS=1
 	// spares it the start of threads it would not use (the last value of a
 	// key wins in exec.Cmd's environment).
-	cc := forkchild.Config{Protocol: cfg.Protocol.String(), MaxMsg: cfg.MaxMsg, Quiet: cfg.Quiet, MaxLine: cfg.MaxLine}
-	if cc.MaxLine <= 0 {
-		cc.MaxLine = echo.DefaultMaxLine
-	}
-	if cc.MaxMsg <= 0 {
-		cc.MaxMsg = echo.DefaultMaxMsg
-	}
-	if cc.Quiet <= 0 {
-		cc.Quiet = echo.DefaultQuiet
-	}
+	d := cfg.WithDefaults()
+	cc := forkchild.Config{Protocol: d.Protocol.String(), MaxMsg: d.MaxMsg, Quiet: d.Quiet, MaxLine: d.MaxLine}
 	env := append(os.Environ(), forkchild.Env+"="+cc.Encode(), "GOMAXPROCS=1")
 	return &Server{cfg: cfg, env: env}
 }

@@ -327,10 +327,7 @@ func (h *handler) line() {
 	if h.write(h.c, h.prefix()) != nil {
 		return
 	}
-	maxLine := h.cfg.MaxLine
-	if maxLine <= 0 {
-		maxLine = echo.DefaultMaxLine
-	}
+	maxLine := h.cfg.WithDefaults().MaxLine
 	pending := append([]byte(nil), h.first...) // bytes of a line not yet complete
 	cut := truncator{max: k.LineTruncate}
 	locked := false

@@ -338,22 +338,20 @@ func ReceiveQueue(local, remote *net.TCPAddr) (queued int, accepted, found bool,
 	return int(s.rqueue), s.inode != 0, found, err
 }
 
-// Queues returns the bytes the socket at local, connected to remote, has
-// received and its process not read (recv), and sent and the peer not
-// acknowledged (send); found is false when there is no such socket here.
-func Queues(local, remote *net.TCPAddr) (recv, send int, found bool, err error) {
-	s, found, err := lookup(local, remote)
-	return int(s.rqueue), int(s.wqueue), found, err
+// Queues is what a connected socket holds, in bytes.
+type Queues struct {
+	Recv int // received, not read by its process
+	Send int // written, not acknowledged by the peer (sent or not)
+	// SendFull: what is queued fills the send buffer, so that a blocking
+	// write waits (the kernel's sk_stream_memory_free).
+	SendFull bool
 }
 
-// SendBufferFull says whether the socket at local, connected to remote,
-// has its send buffer full: what it queued (sent and not acknowledged, or
-// not sent at all) fills its send buffer, so that a blocking write on it
-// waits (the kernel's sk_stream_memory_free). found is false when there is
-// no such socket here.
-func SendBufferFull(local, remote *net.TCPAddr) (full, found bool, err error) {
+// QueuesOf returns the queues of the socket at local, connected to remote,
+// in one exact lookup; found is false when there is no such socket here.
+func QueuesOf(local, remote *net.TCPAddr) (q Queues, found bool, err error) {
 	s, found, err := lookup(local, remote)
-	return found && s.sndbuf > 0 && s.wmemQueued >= s.sndbuf, found, err
+	return Queues{Recv: int(s.rqueue), Send: int(s.wqueue), SendFull: found && s.sndbuf > 0 && s.wmemQueued >= s.sndbuf}, found, err
 }
 
 // lookup asks for the one socket with this 4-tuple, seen from local.

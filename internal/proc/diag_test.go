@@ -63,9 +63,9 @@ func TestReceiveQueue(t *testing.T) {
 	}
 }
 
-// TestSendBufferFull tests that a socket whose peer never reads shows a
+// TestQueuesSendFull tests that a socket whose peer never reads shows a
 // full send buffer once a write would block (EAGAIN), and not before.
-func TestSendBufferFull(t *testing.T) {
+func TestQueuesSendFull(t *testing.T) {
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer ln.Close()
@@ -77,10 +77,10 @@ func TestSendBufferFull(t *testing.T) {
 	defer s.Close()
 	local, remote := c.LocalAddr().(*net.TCPAddr), c.RemoteAddr().(*net.TCPAddr)
 
-	full, found, err := SendBufferFull(local, remote)
+	q, found, err := QueuesOf(local, remote)
 	require.NoError(t, err)
 	require.True(t, found)
-	require.False(t, full, "nothing written yet")
+	require.False(t, q.SendFull, "nothing written yet")
 
 	rc, err := c.(*net.TCPConn).SyscallConn()
 	require.NoError(t, err)
@@ -97,7 +97,8 @@ func TestSendBufferFull(t *testing.T) {
 		}
 	}
 	require.True(t, refused, "the kernel refused more once the peer's buffers were full")
-	full, _, err = SendBufferFull(local, remote)
+	q, _, err = QueuesOf(local, remote)
 	require.NoError(t, err)
-	require.True(t, full, "a write would block: the send buffer is full")
+	require.True(t, q.SendFull, "a write would block: the send buffer is full")
+	require.Positive(t, q.Send, "what the peer has not acknowledged")
 }

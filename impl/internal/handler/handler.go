@@ -20,22 +20,12 @@ func ServeConn(c net.Conn, cfg echo.Config, pid, ppid int) error {
 		sc = noCloseWrite{c} // a net.Conn that cannot half-close
 	}
 	prefix := cfg.Prefix.Render(pid, ppid)
+	cfg = cfg.WithDefaults()
 	switch cfg.Protocol {
 	case echo.Oneshot:
-		maxMsg, quiet := cfg.MaxMsg, cfg.Quiet
-		if maxMsg <= 0 {
-			maxMsg = echo.DefaultMaxMsg
-		}
-		if quiet <= 0 {
-			quiet = echo.DefaultQuiet
-		}
-		return serveconn.Oneshot(sc, prefix, maxMsg, quiet)
+		return serveconn.Oneshot(sc, prefix, cfg.MaxMsg, cfg.Quiet)
 	case echo.Line:
-		maxLine := cfg.MaxLine
-		if maxLine <= 0 {
-			maxLine = echo.DefaultMaxLine
-		}
-		return serveconn.Line(sc, prefix, maxLine)
+		return serveconn.Line(sc, prefix, cfg.MaxLine)
 	}
 	return serveconn.Stream(sc, prefix)
 }

@@ -183,10 +183,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // Close stops the server at once: listeners and connections are closed,
 // and it returns when their resources are released.
-func (s *Server) Close() error {
+func (s *Server) Close() error { return CloseNow(s.Shutdown) }
+
+// CloseNow is a Close made of a Shutdown: the shutdown with a context
+// already ended, which closes everything at once; the context's error is
+// not the caller's.
+func CloseNow(shutdown func(context.Context) error) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := s.Shutdown(ctx); err != context.Canceled {
+	if err := shutdown(ctx); err != context.Canceled {
 		return err
 	}
 	return nil
