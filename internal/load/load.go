@@ -284,7 +284,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 				err = cl.stream()
 			}
 			if err != nil {
-				if perr := parent.Err(); perr != nil {
+				if perr := ended(parent); perr != nil {
 					// The caller's context ended: a dial or read cut
 					// short by its deadline reports an i/o timeout.
 					err = fmt.Errorf("%w (%v)", perr, err)
@@ -369,6 +369,19 @@ func (r *run) halt() {
 }
 
 // fail records the first failure and halts the run.
+// ended is ctx.Err(), or DeadlineExceeded once ctx's deadline has passed:
+// a dial or read given that deadline can return its timeout before the
+// context's own timer has marked it done.
+func ended(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
 func (r *run) fail(err error) {
 	r.mu.Lock()
 	if r.err == nil && !(r.halted.Load() && errors.Is(err, context.Canceled)) {
