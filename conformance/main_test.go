@@ -2,6 +2,7 @@ package conformance_test
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"runtime"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/echoconform/echoconform/conformance"
 	"github.com/echoconform/echoconform/impl/forking"
 	"github.com/echoconform/echoconform/internal/mutant"
+	"github.com/echoconform/echoconform/internal/testbin"
 )
 
 func TestMain(m *testing.M) {
@@ -33,7 +35,20 @@ func TestMain(m *testing.M) {
 	}
 	// The harness sets rapid's flags for its properties (options Checks,
 	// Seed, ShrinkTime), as for any user of conformance.Test.
-	goleak.VerifyTestMain(m)
+	cleanup, err := testbin.FastSupervisor(mutant.RaceEnabled)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	code := m.Run()
+	cleanup()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // fullRuns bounds the full runs of the harness against a server that this

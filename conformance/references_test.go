@@ -10,6 +10,7 @@ import (
 	"github.com/echoconform/echoconform/impl/eventloop"
 	"github.com/echoconform/echoconform/impl/forking"
 	"github.com/echoconform/echoconform/impl/threading"
+	"github.com/echoconform/echoconform/internal/mutant"
 	"github.com/echoconform/echoconform/internal/testbin"
 )
 
@@ -52,7 +53,13 @@ func declare(protocol echo.Protocol, prefix echo.Template, model conformance.Mod
 		conformance.ExpectModel(model), conformance.TimeScale(timeScale)}
 }
 
-// TestReferencesInProcess checks both references in this process, with a
+// raceCases are the in-process cases run under the race detector: each
+// model once and each protocol once, so that every check's code runs
+// instrumented (the race detector looks at the harness's concurrency; the
+// references' own is raced in their packages). Without it all nine run.
+var raceCases = map[string]bool{"thread/stream-prefix": true, "fork/oneshot-prefix": true, "event/line-prefix": true}
+
+// TestReferencesInProcess checks the references in this process, with a
 // prefix (the declarations without one run as commands,
 // TestReferencesCommand). The in-process leak checks read the whole
 // process, so these run one at a time, before the parallel tests.
@@ -68,6 +75,9 @@ func TestReferencesInProcess(t *testing.T) {
 				continue
 			}
 			t.Run(string(model)+"/"+rc.name, func(t *testing.T) {
+				if mutant.RaceEnabled && !raceCases[string(model)+"/"+rc.name] {
+					t.Skip("-race: each model and each protocol run once under the race detector; every case runs without it")
+				}
 				cfg := echo.Config{Protocol: rc.protocol, Prefix: echo.MustParseTemplate(rc.prefix)}
 				var newServer func() echo.Server
 				switch model {
@@ -90,7 +100,10 @@ func TestReferencesInProcess(t *testing.T) {
 
 // TestReferencesCommand checks both references as cmd/echoserver
 // processes, as a user's server in another language is checked.
+// It runs beside the zoo and the third-party servers, all waiting for
+// fullRuns, so that no phase ends on a straggler while cores idle.
 func TestReferencesCommand(t *testing.T) {
+	t.Parallel()
 	bin := buildEchoserver(t)
 	for _, model := range referenceModels {
 		for _, rc := range referenceCases {

@@ -21,6 +21,12 @@ import (
 // envSupervise marks the supervisor process of a Command target.
 const envSupervise = "ECHOCONFORM_SUPERVISE"
 
+// envSupervisor names the program that supervises launched servers;
+// unset, it is this program. Any program whose main calls Init first will
+// do: a race-instrumented test binary starts several times slower than
+// echoconform, and a supervisor starts with every server.
+const envSupervisor = "ECHOCONFORM_SUPERVISOR"
+
 // supervised is set by Init: commands then run under a supervisor.
 var supervised bool
 
@@ -29,7 +35,10 @@ var supervised bool
 // is killed with SIGKILL. Call it first thing in main or TestMain (after
 // forking.Init, if the binary runs a forking server); in a supervisor it
 // never returns. Without it, Command targets still work, but a harness that
-// is killed outright can leave a server's grandchildren behind.
+// is killed outright can leave a server's grandchildren behind. The
+// supervisor is this program, started again, or the program named by
+// $ECHOCONFORM_SUPERVISOR (one whose main calls Init first, such as
+// echoconform).
 func Init() {
 	if os.Getenv(envSupervise) == "" {
 		supervised = true
@@ -146,8 +155,12 @@ func (in *instance) startSupervised(argv, env []string) error {
 		statusW.Close()
 		return err
 	}
+	exe := os.Getenv(envSupervisor)
+	if exe == "" {
+		exe = "/proc/self/exe"
+	}
 	in.cmd = &exec.Cmd{
-		Path:       "/proc/self/exe",
+		Path:       exe,
 		Args:       append([]string{os.Args[0]}, argv...),
 		Env:        append(env, envSupervise+"=1"),
 		Stdout:     in.output,

@@ -115,8 +115,9 @@ var thirdParties = []thirdParty{
 
 // TestThirdPartyServers checks real servers that nobody on this project
 // wrote and asserts the verdict each deserves; it logs the verdict table
-// that README.md records.
+// that README.md records. Its rows wait for fullRuns beside the zoo's.
 func TestThirdPartyServers(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	rows := map[string]string{}
 	t.Cleanup(func() {

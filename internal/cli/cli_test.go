@@ -38,7 +38,14 @@ func TestMain(m *testing.M) {
 		os.Exit(run(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
-	os.Exit(runWithEchochild(m))
+	cleanup, err := testbin.FastSupervisor(raceEnabled)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	code := runWithEchochild(m)
+	cleanup()
+	os.Exit(code)
 }
 
 // runWithEchochild runs the tests with cmd/echochild beside the test
