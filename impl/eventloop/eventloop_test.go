@@ -558,3 +558,21 @@ func runAlone(t *testing.T) {
 
 // TestUnix runs the shared tests over a Unix-domain stream socket.
 func TestUnix(t *testing.T) { impltest.UnixSuite(t, model) }
+
+// TestUnixInLoop tests that the loop takes a *net.UnixListener as it takes
+// a *net.TCPListener, accepting on it with accept4 itself: no goroutine is
+// blocked in Accept while it serves, and the socket file stays until the
+// server stops.
+func TestUnixInLoop(t *testing.T) {
+	impltest.VerifyNone(t)
+	m := model.OverUnix()
+	r := impltest.Start(t, m, echo.Config{Protocol: echo.Stream, Prefix: impltest.Prefix})
+	impltest.ServedNow(t, r, m)
+	c := r.Dial(t)
+	m.CheckValues(t, impltest.ExpectReply(t, c, impltest.Prefix, []byte("open while the stacks are read\n")))
+	buf := make([]byte, 1<<20)
+	stacks := string(buf[:runtime.Stack(buf, true)])
+	require.False(t, strings.Contains(stacks, "net.(*UnixListener).Accept"), "a goroutine accepts on the Unix listener: the loop did not take it")
+	require.FileExists(t, r.Addr)
+	impltest.ExpectEOF(t, c)
+}
