@@ -39,7 +39,8 @@ const streamBuf = 64 << 10
 type Server struct {
 	cfg echo.Config // defaults applied
 	// lc accepts on listeners the loop cannot take the descriptor of (any
-	// net.Listener but *net.TCPListener) and hands it their connections.
+	// net.Listener but *net.TCPListener and *net.UnixListener) and hands
+	// it their connections.
 	lc lifecycle.Server
 
 	mu       sync.Mutex
@@ -61,8 +62,10 @@ func New(cfg echo.Config) *Server {
 // listener is a listening socket the loop accepts on with accept4.
 type listener struct {
 	fd      int
-	done    chan error // Serve's result
-	paused  bool       // out of descriptors: not watched until retry
+	tcp     bool         // TCP: its connections get TCP_NODELAY
+	owner   net.Listener // closed with fd: a *net.UnixListener, which removes its socket file then; or nil
+	done    chan error   // Serve's result
+	paused  bool         // out of descriptors: not watched until retry
 	retry   time.Time
 	backoff time.Duration
 }
@@ -75,31 +78,45 @@ type adopted struct {
 }
 
 // Serve accepts connections on ln until Shutdown or Close; it returns
-// echo.ErrServerClosed then. A *net.TCPListener is accepted on inside the
-// loop; any other listener by a goroutine of Serve.
+// echo.ErrServerClosed then. A *net.TCPListener or *net.UnixListener is
+// accepted on inside the loop; any other listener by a goroutine of Serve.
 func (s *Server) Serve(ln net.Listener) error {
-	tl, ok := ln.(*net.TCPListener)
-	if !ok {
+	l := &listener{done: make(chan error, 1)}
+	var sc syscall.Conn
+	switch tl := ln.(type) {
+	case *net.TCPListener:
+		sc, l.tcp = tl, true
+	case *net.UnixListener:
+		// Closing a *net.UnixListener removes its socket file (unless
+		// SetUnlinkOnClose(false)): ln stays open until the loop stops
+		// listening and is closed then, before the loop's copy, so that
+		// the file goes once, when the server stops listening, and while
+		// the socket still listens (a server started meanwhile at the
+		// path finds it in use, not stale).
+		sc, l.owner = tl, tl
+	default:
 		return s.lc.Serve(ln, s.adopt)
 	}
-	fd, err := dupFD(tl)
-	// The loop listens through its own descriptor: the socket and its
-	// backlog stay open when ln's closes, and ln's, registered with Go's
-	// poller, is never touched from the loop's thread.
-	ln.Close()
+	fd, err := dupFD(sc)
+	// The loop listens through its own descriptor: ln's, registered with
+	// Go's poller, is never used from the loop's thread. A TCP ln is
+	// closed now: the socket and its backlog stay open with the loop's copy.
+	if l.owner == nil || err != nil {
+		ln.Close()
+	}
 	if err != nil {
 		return err
 	}
-	l := &listener{fd: fd, done: make(chan error, 1)}
+	l.fd = fd
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		unix.Close(fd)
+		l.closeFDs()
 		return echo.ErrServerClosed
 	}
 	if err := s.startLocked(); err != nil {
 		s.mu.Unlock()
-		unix.Close(fd)
+		l.closeFDs()
 		return err
 	}
 	s.newLns = append(s.newLns, l)
@@ -108,7 +125,16 @@ func (s *Server) Serve(ln net.Listener) error {
 	return <-l.done
 }
 
-func dupFD(tl *net.TCPListener) (int, error) {
+// closeFDs closes the listener's descriptor, and its owner's first: a Unix
+// listener's socket file is removed while the socket still listens.
+func (ln *listener) closeFDs() {
+	if ln.owner != nil {
+		ln.owner.Close()
+	}
+	unix.Close(ln.fd)
+}
+
+func dupFD(tl syscall.Conn) (int, error) {
 	rc, err := tl.SyscallConn()
 	if err != nil {
 		return -1, err
@@ -386,7 +412,7 @@ func (l *loop) wake() {
 
 func (l *loop) closeListener(ln *listener, err error) {
 	_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, ln.fd, nil)
-	unix.Close(ln.fd)
+	ln.closeFDs()
 	delete(l.lns, ln.fd)
 	if ln.paused {
 		l.paused--
@@ -400,6 +426,12 @@ func (l *loop) accept(ln *listener) {
 		switch err {
 		case nil:
 			ln.backoff = 0
+			if ln.tcp {
+				// As Go's net does for the other references: a small echo
+				// must not wait for the client's ACK of the last one
+				// (Nagle).
+				_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+			}
 			l.add(fd, nil)
 			continue
 		case unix.EAGAIN:
@@ -444,11 +476,6 @@ func send(fd int, p []byte) (int, error) {
 
 // add starts serving fd.
 func (l *loop) add(fd int, nc net.Conn) {
-	if nc == nil {
-		// As Go's net does for the other references: a small echo must
-		// not wait for the client's ACK of the last one (Nagle).
-		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	}
 	for fd >= len(l.conns) {
 		l.conns = append(l.conns, make([]*conn, max(64, len(l.conns)))...)
 	}

@@ -67,7 +67,7 @@ func TestThreadsFixed(t *testing.T) {
 	impltest.ServedNow(t, r, model)
 	base := threads(t)
 
-	conns := make([]*net.TCPConn, n)
+	conns := make([]impltest.Conn, n)
 	for i := range conns {
 		conns[i] = r.Dial(t)
 		model.CheckValues(t, impltest.ExpectReply(t, conns[i], impltest.Prefix, fmt.Appendf(nil, "connection %d", i)))
@@ -190,7 +190,7 @@ func TestNonReaderDoesNotStall(t *testing.T) {
 		t.Run(p.String(), func(t *testing.T) {
 			impltest.VerifyNone(t)
 			r := impltest.Start(t, model, echo.Config{Protocol: p, Prefix: impltest.Prefix})
-			hog := r.Dial(t)
+			hog := r.DialTCP(t)
 			data := lines(hogBytes, 9)
 			wrote := make(chan error, 1)
 			go func() { _, err := hog.Write(data); wrote <- err }()
@@ -271,7 +271,7 @@ func TestResetLeavesOthers(t *testing.T) {
 
 			const k = 8
 			for i := range k {
-				c := r.Dial(t)
+				c := r.DialTCP(t)
 				require.NoError(t, c.SetDeadline(time.Now().Add(impltest.Timeout)))
 				wrote := make(chan error, 1)
 				switch {
@@ -361,7 +361,7 @@ func TestShutdownReleasesAll(t *testing.T) {
 			mid := r.Dial(t)
 			_, err := mid.Write([]byte("mid-echo, no newline"))
 			require.NoError(t, err)
-			hog := r.Dial(t)
+			hog := r.DialTCP(t)
 			wrote := make(chan error, 1)
 			go func() { _, err := hog.Write(lines(hogBytes, 3)); wrote <- err }()
 			defer func() { _ = hog.Close(); <-wrote }()
@@ -388,7 +388,7 @@ func TestShutdownReleasesAll(t *testing.T) {
 			_ = hog.Close()
 			<-wrote
 			wrote <- nil
-			for _, c := range []*net.TCPConn{mid, half} {
+			for _, c := range []impltest.Conn{mid, half} {
 				require.NoError(t, c.Close())
 			}
 			// The clients registered with r.Dial close at the cleanup; the
@@ -409,7 +409,7 @@ func TestWrappedListener(t *testing.T) {
 	impltest.VerifyNone(t)
 	r := impltest.StartWith(t, model, echo.Config{Protocol: echo.Stream, Prefix: impltest.Prefix},
 		func(ln net.Listener) net.Listener { return struct{ net.Listener }{ln} })
-	conns := make([]*net.TCPConn, 8)
+	conns := make([]impltest.Conn, 8)
 	for i := range conns {
 		conns[i] = r.Dial(t)
 		model.CheckValues(t, impltest.ExpectReply(t, conns[i], impltest.Prefix, fmt.Appendf(nil, "connection %d", i)))
@@ -554,4 +554,25 @@ func runAlone(t *testing.T) {
 	t.Logf("%s ran alone in a process of its own:\n%s", t.Name(), out.String())
 	require.NoError(t, ctx.Err(), "hang guard: the test process did not end")
 	require.NoError(t, err, "%s failed in its own process", t.Name())
+}
+
+// TestUnix runs the shared tests over a Unix-domain stream socket.
+func TestUnix(t *testing.T) { impltest.UnixSuite(t, model) }
+
+// TestUnixInLoop tests that the loop takes a *net.UnixListener as it takes
+// a *net.TCPListener, accepting on it with accept4 itself: no goroutine is
+// blocked in Accept while it serves, and the socket file stays until the
+// server stops.
+func TestUnixInLoop(t *testing.T) {
+	impltest.VerifyNone(t)
+	m := model.OverUnix()
+	r := impltest.Start(t, m, echo.Config{Protocol: echo.Stream, Prefix: impltest.Prefix})
+	impltest.ServedNow(t, r, m)
+	c := r.Dial(t)
+	m.CheckValues(t, impltest.ExpectReply(t, c, impltest.Prefix, []byte("open while the stacks are read\n")))
+	buf := make([]byte, 1<<20)
+	stacks := string(buf[:runtime.Stack(buf, true)])
+	require.False(t, strings.Contains(stacks, "net.(*UnixListener).Accept"), "a goroutine accepts on the Unix listener: the loop did not take it")
+	require.FileExists(t, r.Addr)
+	impltest.ExpectEOF(t, c)
 }

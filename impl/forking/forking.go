@@ -40,7 +40,9 @@
 // descriptor, not a child. And a readable connection that finds no child
 // free reclaims one: the server kills the child whose client has sent
 // nothing at all (TCP_INFO bytes_received 0 on a copy of the descriptor
-// the server keeps) for the longest time, at least IdleGrace; that idle
+// the server keeps; on a Unix socket, which counts no bytes, nothing
+// waiting in it and nothing read by the child since the handover, as
+// /proc/PID/io counts) for the longest time, at least IdleGrace; that idle
 // client sees its connection closed. A connection reset before it is
 // served gets no child. A connection waiting in the server is in flight for
 // Shutdown: it is still served if it sends before Shutdown's context
@@ -279,11 +281,12 @@ func (s *Server) serve(p *pending) {
 			break // stopped, or closed, or reset
 		}
 		peer := dupConn(c)
+		rchar := ch.beforeHandover(peer)
 		// The server renders the prefix: it knows the child's PID and is
 		// its parent.
 		err := ch.give(c, s.cfg.Prefix.Render(ch.cmd.Process.Pid, os.Getpid()))
 		if err == nil {
-			s.pool.handed(ch, peer)
+			s.pool.handed(ch, peer, rchar)
 			break
 		}
 		if peer >= 0 {

@@ -63,3 +63,7 @@ func TestConcurrent64(t *testing.T)     { impltest.Concurrent(t, echochildModel(
 func TestShutdownGraceful(t *testing.T) { impltest.ShutdownGraceful(t, model) }
 func TestShutdownExpired(t *testing.T)  { impltest.ShutdownExpired(t, model) }
 func TestLeaks200(t *testing.T)         { impltest.Leaks(t, echochildModel(echochild), 200) }
+
+// TestUnix runs the shared tests over a Unix-domain stream socket, with
+// echochild as the children (as echoserver runs them).
+func TestUnix(t *testing.T) { impltest.UnixSuite(t, echochildModel(echochild)) }

@@ -5,6 +5,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -52,10 +54,14 @@ type child struct {
 	cmd  *exec.Cmd
 	ctrl int  // the server's end of the control socket; -1 once closed
 	busy bool // handed a connection (under pool.mu)
-	// peer is the server's copy of the connection's descriptor, to read
-	// TCP_INFO, or -1; since is when it was handed (under pool.mu).
-	peer      int
-	since     time.Time
+	// peer is the server's copy of the connection's descriptor, or -1, to
+	// tell whether its client has sent anything (sentNothing); since is
+	// when it was handed (under pool.mu).
+	peer  int
+	since time.Time
+	// rchar is, on a Unix socket, the bytes the child had read
+	// (/proc/PID/io) before it was handed the connection; -1 on TCP.
+	rchar     int64
 	reclaimed bool          // killed for a readable connection (under pool.mu)
 	done      chan struct{} // closed once the child is reaped
 }
@@ -135,12 +141,13 @@ func (p *pool) take(readable bool, stopped *atomic.Bool) *child {
 }
 
 // handed records that ch was given the connection whose copy is peer (or
-// -1), from now on; it closes peer if ch was reaped meanwhile.
-func (p *pool) handed(ch *child, peer int) {
+// -1), from now on, with rchar as returned by beforeHandover; it closes
+// peer if ch was reaped meanwhile.
+func (p *pool) handed(ch *child, peer int, rchar int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.all[ch] {
-		ch.peer, ch.since = peer, time.Now()
+		ch.peer, ch.since, ch.rchar = peer, time.Now(), rchar
 	} else if peer >= 0 {
 		_ = unix.Close(peer) // reaped already
 	}
@@ -157,11 +164,7 @@ func (p *pool) reclaim() {
 		if ch.reclaimed && ch.peer >= 0 {
 			return // its slot is coming
 		}
-		if !ch.busy || ch.peer < 0 || ch.reclaimed {
-			continue
-		}
-		info, err := unix.GetsockoptTCPInfo(ch.peer, unix.IPPROTO_TCP, unix.TCP_INFO)
-		if err != nil || info.Bytes_received > 0 {
+		if !ch.busy || ch.peer < 0 || ch.reclaimed || !ch.sentNothing() {
 			continue
 		}
 		if idle := time.Since(ch.since); idle < p.idleGrace {
@@ -180,6 +183,59 @@ func (p *pool) reclaim() {
 	} else if next > 0 {
 		time.AfterFunc(next, p.wakeWaiters) // try again then
 	}
+}
+
+// beforeHandover returns, when peer is a Unix socket about to be handed to
+// ch, the bytes ch has read so far; otherwise -1. A Unix socket counts no
+// bytes received, as TCP_INFO does: what its child has read tells instead.
+// It must be read before the handover: after it, the child may read the
+// client's first bytes at once.
+func (ch *child) beforeHandover(peer int) int64 {
+	if peer < 0 {
+		return -1
+	}
+	if d, err := unix.GetsockoptInt(peer, unix.SOL_SOCKET, unix.SO_DOMAIN); err != nil || d != unix.AF_UNIX {
+		return -1
+	}
+	return readRchar(ch.cmd.Process.Pid)
+}
+
+// sentNothing reports whether the client of busy child ch has sent no byte
+// at all since the handover, when that can be told; false otherwise. Its
+// peer is open. On TCP, TCP_INFO counts the bytes received; on a Unix
+// socket, nothing waits to be read and the child has read nothing more
+// than before the handover (a child reads its connection with read(2),
+// which /proc/PID/io counts, and reads nothing else once it has it).
+func (ch *child) sentNothing() bool {
+	if ch.rchar < 0 {
+		info, err := unix.GetsockoptTCPInfo(ch.peer, unix.IPPROTO_TCP, unix.TCP_INFO)
+		return err == nil && info.Bytes_received == 0
+	}
+	// Waiting bytes first: bytes the child reads between the two looks
+	// show in its count.
+	if n, err := unix.IoctlGetInt(ch.peer, unix.SIOCINQ); err != nil || n > 0 {
+		return false
+	}
+	return readRchar(ch.cmd.Process.Pid) == ch.rchar
+}
+
+// readRchar returns the bytes process pid has read with read(2) and its
+// kind (rchar of /proc/PID/io), or -1.
+func readRchar(pid int) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/io")
+	if err != nil {
+		return -1
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "rchar: "); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return -1
+			}
+			return n
+		}
+	}
+	return -1
 }
 
 // give sends c and the prefix to the child over its control socket and
@@ -317,7 +373,7 @@ func (p *pool) spawn() (*child, error) {
 	if err != nil {
 		return nil, err
 	}
-	ch := &child{cmd: cmd, ctrl: ctrl, peer: -1, done: make(chan struct{})}
+	ch := &child{cmd: cmd, ctrl: ctrl, peer: -1, rchar: -1, done: make(chan struct{})}
 	p.mu.Lock()
 	p.all[ch] = true
 	p.mu.Unlock()

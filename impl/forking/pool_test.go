@@ -91,7 +91,7 @@ func TestMaxChildren(t *testing.T) {
 	const max = 3
 	m := withPool(func(s *forking.Server) { s.MaxChildren = max; s.Spare = 5 })
 	r := impltest.Start(t, m, echo.Config{Prefix: impltest.Prefix})
-	var conns []*net.TCPConn
+	var conns []impltest.Conn
 	for i := range max {
 		c := r.Dial(t)
 		impltest.ExpectReply(t, c, impltest.Prefix, fmt.Appendf(nil, "connection %d", i))

@@ -26,3 +26,6 @@ func TestConcurrent64(t *testing.T)     { impltest.Concurrent(t, model, 64) }
 func TestShutdownGraceful(t *testing.T) { impltest.ShutdownGraceful(t, model) }
 func TestShutdownExpired(t *testing.T)  { impltest.ShutdownExpired(t, model) }
 func TestLeaks200(t *testing.T)         { impltest.Leaks(t, model, 200) }
+
+// TestUnix runs the shared tests over a Unix-domain stream socket.
+func TestUnix(t *testing.T) { impltest.UnixSuite(t, model) }

@@ -308,7 +308,7 @@ func IdleClients(t *testing.T, m Model, idle, maxChildren int) {
 
 	conns := make([]*net.TCPConn, idle)
 	for i := range conns {
-		conns[i] = r.Dial(t)
+		conns[i] = r.DialTCP(t)
 	}
 	port, err := strconv.Atoi(r.Addr[len("127.0.0.1:"):])
 	require.NoError(t, err)

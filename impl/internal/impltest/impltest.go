@@ -8,8 +8,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
 	"syscall"
 	"testing"
@@ -53,6 +55,22 @@ type Model struct {
 	// the test process, false when it is served inside it.
 	Fork bool
 	New  func(echo.Config) Server
+	// Unix serves on a Unix-domain stream socket in a new temporary
+	// directory instead of 127.0.0.1 (issue 14).
+	Unix bool
+}
+
+// OverUnix is m serving on a Unix-domain stream socket.
+func (m Model) OverUnix() Model {
+	m.Unix = true
+	return m
+}
+
+// Conn is a client's connection to a server under test: a *net.TCPConn
+// or a *net.UnixConn, both of which half-close.
+type Conn interface {
+	net.Conn
+	CloseWrite() error
 }
 
 // CheckValues checks the {pid} and {ppid} a reply carried against the
@@ -75,18 +93,21 @@ func VerifyNone(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 }
 
-// Running is a server serving a loopback listener.
+// Running is a server serving a loopback listener or a Unix-domain
+// socket.
 type Running struct {
-	Server Server
-	Addr   string
-	served chan error
-	done   bool
-	err    error
+	Server  Server
+	Network string // "tcp" or "unix"
+	Addr    string // 127.0.0.1:port, or the socket's path
+	served  chan error
+	done    bool
+	err     error
 }
 
-// Start serves cfg with a new server of model m on 127.0.0.1 and registers
-// a cleanup that shuts it down and checks that Serve returned
-// echo.ErrServerClosed. Dial before Start's cleanup runs: connections
+// Start serves cfg with a new server of model m on 127.0.0.1 (or a Unix
+// socket, when m.Unix) and registers a cleanup that shuts it down and
+// checks that Serve returned echo.ErrServerClosed (and that the socket
+// file is gone). Dial before Start's cleanup runs: connections
 // registered later are closed first.
 func Start(t testing.TB, m Model, cfg echo.Config) *Running {
 	t.Helper()
@@ -96,13 +117,17 @@ func Start(t testing.TB, m Model, cfg echo.Config) *Running {
 // StartWith is Start with the listener wrapped by wrap, when not nil.
 func StartWith(t testing.TB, m Model, cfg echo.Config, wrap func(net.Listener) net.Listener) *Running {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	network, addr := "tcp", "127.0.0.1:0"
+	if m.Unix {
+		network, addr = "unix", SocketPath(t)
+	}
+	ln, err := net.Listen(network, addr)
 	require.NoError(t, err)
-	addr := ln.Addr().String()
+	addr = ln.Addr().String()
 	if wrap != nil {
 		ln = wrap(ln)
 	}
-	r := &Running{Server: m.New(cfg), Addr: addr, served: make(chan error, 1)}
+	r := &Running{Server: m.New(cfg), Network: network, Addr: addr, served: make(chan error, 1)}
 	go func() { r.served <- r.Server.Serve(ln) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), Timeout)
@@ -114,8 +139,35 @@ func StartWith(t testing.TB, m Model, cfg echo.Config, wrap func(net.Listener) n
 			assert.Fail(t, "hang guard: Shutdown at cleanup did not return after its context ended")
 		}
 		assert.ErrorIs(t, r.ServeErr(t), echo.ErrServerClosed, "Serve's result")
+		if r.Network == "unix" {
+			_, err := os.Lstat(r.Addr)
+			assert.ErrorIs(t, err, fs.ErrNotExist, "the socket file after Shutdown")
+		}
 	})
 	return r
+}
+
+// SocketPath returns the path of a socket in a new temporary directory,
+// removed by a cleanup. The directory is made under os.TempDir, not
+// t.TempDir: a socket's path must fit sun_path's 108 bytes, and a test's
+// name can be longer than that alone.
+func SocketPath(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "ec")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return filepath.Join(dir, "s")
+}
+
+// RequireSocketGone fails unless the server's socket file is gone (after
+// Shutdown or Close). It does nothing for a server on TCP.
+func (r *Running) RequireSocketGone(t testing.TB) {
+	t.Helper()
+	if r.Network != "unix" {
+		return
+	}
+	_, err := os.Lstat(r.Addr)
+	require.ErrorIs(t, err, fs.ErrNotExist, "the socket file %s after the server stopped", r.Addr)
 }
 
 // Shutdown calls the server's Shutdown in a goroutine and delivers its
@@ -143,28 +195,39 @@ func (r *Running) ServeErr(t testing.TB) error {
 
 // Dial connects to the server, gives the connection a deadline of Timeout
 // and registers its Close as a cleanup.
-func (r *Running) Dial(t testing.TB) *net.TCPConn {
+func (r *Running) Dial(t testing.TB) Conn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", r.Addr, D)
-	require.NoError(t, err, "dial %s", r.Addr)
-	tc := c.(*net.TCPConn)
-	t.Cleanup(func() { _ = tc.Close() })
-	require.NoError(t, tc.SetDeadline(time.Now().Add(Timeout)))
-	return tc
+	c, err := net.DialTimeout(r.Network, r.Addr, D)
+	require.NoError(t, err, "dial %s %s", r.Network, r.Addr)
+	t.Cleanup(func() { _ = c.Close() })
+	require.NoError(t, c.SetDeadline(time.Now().Add(Timeout)))
+	return c.(Conn)
+}
+
+// DialTCP is Dial for the tests that need TCP itself (TCP_INFO, SO_LINGER,
+// ports): it fails the test when the server is not on TCP.
+func (r *Running) DialTCP(t testing.TB) *net.TCPConn {
+	t.Helper()
+	require.Equal(t, "tcp", r.Network, "a TCP-only test")
+	return r.Dial(t).(*net.TCPConn)
 }
 
 // Refused reports whether a new connection to the server is refused. A
 // connection that is accepted is closed at once; one that the listener
-// resets as it closes counts as not refused yet.
+// resets as it closes counts as not refused yet. On a Unix socket, a path
+// with no file is refused too.
 func (r *Running) Refused(t testing.TB) bool {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", r.Addr, D)
+	c, err := net.DialTimeout(r.Network, r.Addr, D)
 	if err == nil {
 		_ = c.Close()
 		return false
 	}
 	if errors.Is(err, syscall.ECONNRESET) {
 		return false // queued in the backlog of a listener being closed
+	}
+	if r.Network == "unix" && errors.Is(err, syscall.ENOENT) {
+		return true // the socket file is gone
 	}
 	require.ErrorIs(t, err, syscall.ECONNREFUSED, "dial %s after shutdown", r.Addr)
 	return true

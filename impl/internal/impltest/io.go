@@ -45,7 +45,7 @@ func Random(seed uint64) func() int {
 
 // WriteChunks writes data in writes of the sizes next returns and then
 // half-closes c.
-func WriteChunks(c *net.TCPConn, data []byte, next func() int) error {
+func WriteChunks(c Conn, data []byte, next func() int) error {
 	for len(data) > 0 {
 		k := min(max(next(), 1), len(data))
 		if _, err := c.Write(data[:k]); err != nil {
@@ -63,7 +63,7 @@ func WriteChunks(c *net.TCPConn, data []byte, next func() int) error {
 // and reads to EOF meanwhile (full duplex: a large transfer written before
 // reading would fill both socket buffers and deadlock). The whole exchange
 // must finish within within; it returns every byte read.
-func Exchange(t testing.TB, c *net.TCPConn, data []byte, next func() int, within time.Duration) []byte {
+func Exchange(t testing.TB, c Conn, data []byte, next func() int, within time.Duration) []byte {
 	t.Helper()
 	require.NoError(t, c.SetDeadline(time.Now().Add(within)))
 	werr := make(chan error, 1)
@@ -99,7 +99,7 @@ func SplitReply(t testing.TB, tmpl echo.Template, got []byte) (echo.Values, []by
 // ExpectReply writes msg without half-closing and reads, within D, a
 // rendering of tmpl followed by exactly msg. It returns the prefix values.
 // With the zero template it checks a plain echo.
-func ExpectReply(t testing.TB, c *net.TCPConn, tmpl echo.Template, msg []byte) echo.Values {
+func ExpectReply(t testing.TB, c Conn, tmpl echo.Template, msg []byte) echo.Values {
 	t.Helper()
 	require.NoError(t, c.SetDeadline(time.Now().Add(D)))
 	werr := make(chan error, 1)
@@ -118,13 +118,13 @@ func ExpectReply(t testing.TB, c *net.TCPConn, tmpl echo.Template, msg []byte) e
 }
 
 // ExpectEcho is ExpectReply for a connection whose prefix was read already.
-func ExpectEcho(t testing.TB, c *net.TCPConn, msg []byte) {
+func ExpectEcho(t testing.TB, c Conn, msg []byte) {
 	t.Helper()
 	ExpectReply(t, c, echo.Template{}, msg)
 }
 
 // ExpectEOF half-closes c and expects EOF within D with no byte before it.
-func ExpectEOF(t testing.TB, c *net.TCPConn) {
+func ExpectEOF(t testing.TB, c Conn) {
 	t.Helper()
 	require.NoError(t, c.CloseWrite())
 	rest := ReadToEOF(t, c, D)

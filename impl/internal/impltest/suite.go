@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"slices"
 	"syscall"
@@ -205,7 +204,7 @@ func PIDs(t *testing.T, m Model) {
 	VerifyNone(t)
 	r := Start(t, m, echo.Config{Protocol: echo.Stream, Prefix: Prefix})
 	const n = 8
-	conns := make([]*net.TCPConn, n)
+	conns := make([]Conn, n)
 	seen := map[int]int{}
 	for i := range conns {
 		c := r.Dial(t)
@@ -255,7 +254,7 @@ func PIDs(t *testing.T, m Model) {
 func Concurrent(t *testing.T, m Model, n int) {
 	VerifyNone(t)
 	r := Start(t, m, echo.Config{Protocol: echo.Stream, Prefix: Prefix})
-	conns := make([]*net.TCPConn, n)
+	conns := make([]Conn, n)
 	for i := range conns {
 		conns[i] = r.Dial(t)
 	}
@@ -310,6 +309,7 @@ func ShutdownGraceful(t *testing.T, m Model) {
 		require.FailNow(t, "hang guard: Shutdown did not return within Timeout of the last connection closing")
 	}
 	require.Empty(t, Children(t), "a child outlives Shutdown")
+	r.RequireSocketGone(t)
 }
 
 // ShutdownExpired tests that Shutdown with an expired context stops an
@@ -332,6 +332,7 @@ func ShutdownExpired(t *testing.T, m Model) {
 	}
 	require.ErrorIs(t, r.ServeErr(t), echo.ErrServerClosed)
 	require.Empty(t, Children(t), "a child outlives Shutdown")
+	r.RequireSocketGone(t)
 
 	// The connection was stopped: EOF (or a reset), not silence.
 	require.NoError(t, c.SetReadDeadline(time.Now().Add(D)))
