@@ -21,6 +21,10 @@ import (
 // envSupervise marks the supervisor process of a Command target.
 const envSupervise = "ECHOCONFORM_SUPERVISE"
 
+// envSuperviseRemove names a directory the supervisor removes once it has
+// ended the server's tree: the private directory of a Unix socket.
+const envSuperviseRemove = "ECHOCONFORM_SUPERVISE_REMOVE"
+
 // supervised is set by Init: commands then run under a supervisor.
 var supervised bool
 
@@ -42,7 +46,8 @@ func Init() {
 // of the server's tree becomes its child. It reports on descriptor 3
 // ("started PID", "exit WAITSTATUS", "error MESSAGE") and, when descriptor
 // 4 reaches EOF (the harness ends the server, or the harness died), kills
-// every process below it, reaps them and exits.
+// every process below it, reaps them, removes the directory
+// $ECHOCONFORM_SUPERVISE_REMOVE names (a Unix socket's), and exits.
 func supervise(argv []string) int {
 	status, control := os.NewFile(3, "status"), os.NewFile(4, "control")
 	syscall.CloseOnExec(3) // the server must not inherit either
@@ -61,9 +66,10 @@ func supervise(argv []string) int {
 		say("error %v", err)
 		return 2
 	}
+	remove := os.Getenv(envSuperviseRemove)
 	var env []string
 	for _, e := range os.Environ() {
-		if !strings.HasPrefix(e, envSupervise+"=") {
+		if !strings.HasPrefix(e, envSupervise+"=") && !strings.HasPrefix(e, envSuperviseRemove+"=") {
 			env = append(env, e)
 		}
 	}
@@ -101,9 +107,11 @@ func supervise(argv []string) int {
 		case <-sigchld:
 		case <-done:
 			killBelow(pid)
+			removeOwned(remove)
 			return 0
 		case <-stop:
 			killBelow(pid)
+			removeOwned(remove)
 			return 1
 		}
 	}
@@ -133,9 +141,18 @@ func killBelow(pgid int) {
 	}
 }
 
+// removeOwned removes the directory the harness made for the server's
+// address, once nothing of the server runs.
+func removeOwned(dir string) {
+	if dir != "" {
+		_ = os.RemoveAll(dir)
+	}
+}
+
 // startSupervised starts argv under a supervisor (this binary again) and
-// wires its reports into the instance.
-func (in *instance) startSupervised(argv, env []string) error {
+// wires its reports into the instance; the supervisor removes the
+// directory remove ("" for none) when it ends the server.
+func (in *instance) startSupervised(argv, env []string, remove string) error {
 	statusR, statusW, err := os.Pipe()
 	if err != nil {
 		return err
@@ -149,7 +166,7 @@ func (in *instance) startSupervised(argv, env []string) error {
 	in.cmd = &exec.Cmd{
 		Path:       "/proc/self/exe",
 		Args:       append([]string{os.Args[0]}, argv...),
-		Env:        append(env, envSupervise+"=1"),
+		Env:        append(env, envSupervise+"=1", envSuperviseRemove+"="+remove),
 		Stdout:     in.output,
 		Stderr:     in.output,
 		ExtraFiles: []*os.File{statusW, controlR},
