@@ -68,7 +68,7 @@ func testNonReader(ck *checker) {
 	}
 	backedUp := ck.poll(ck.dl.D, func() bool {
 		write()
-		q, found, err := ep.queues(hog.c)
+		q, found, err := ep.queues(hog.c, sent)
 		return err != nil || !found || closed || sent >= nonReaderBytes || (q.SendFull && q.Recv > 0)
 	})
 	ck.tr.add(hog.id, "send", nil, sent)

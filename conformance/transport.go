@@ -57,8 +57,10 @@ type endpoint interface {
 	// recvQueue is what the server's side has received and not read;
 	// found false when the kernel does not show it.
 	recvQueue(c net.Conn) (queued int, accepted, found bool, err error)
-	// queues are the server's side's queues (ROBUST-4).
-	queues(c net.Conn) (q proc.Queues, found bool, err error)
+	// queues are the server's side's queues (ROBUST-4), the client having
+	// written sent bytes on c and read none; SendFull says the server's
+	// write to c waits.
+	queues(c net.Conn, sent int) (q proc.Queues, found bool, err error)
 	// leftover describes what the server left at the address once it
 	// stopped (a socket file), or "".
 	leftover() string

@@ -96,7 +96,9 @@ func (tcpEndpoint) inode(c net.Conn) (uint64, error) { return proc.SocketInode(s
 
 func (tcpEndpoint) recvQueue(c net.Conn) (int, bool, bool, error) { return proc.ReceiveQueue(sides(c)) }
 
-func (tcpEndpoint) queues(c net.Conn) (proc.Queues, bool, error) { return proc.QueuesOf(sides(c)) }
+func (tcpEndpoint) queues(c net.Conn, _ int) (proc.Queues, bool, error) {
+	return proc.QueuesOf(sides(c))
+}
 
 func (tcpEndpoint) leftover() string { return "" }
 func (tcpEndpoint) release()         {}

@@ -166,20 +166,27 @@ func (e unixEndpoint) listeners() ([]proc.Listener, error) {
 var _ syscall.RawConn = rawFD(0)
 
 // side is the server's side of the client connection c.
-func (unixEndpoint) side(c net.Conn) (s proc.UnixSocket, accepted, found bool, err error) {
+func (e unixEndpoint) side(c net.Conn) (s proc.UnixSocket, accepted, found bool, err error) {
+	s, _, accepted, found, err = e.sides(c)
+	return s, accepted, found, err
+}
+
+// sides are both sides of the client connection c: the server's, the
+// client's.
+func (unixEndpoint) sides(c net.Conn) (s, client proc.UnixSocket, accepted, found bool, err error) {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
-		return s, false, false, fmt.Errorf("a %T is not a socket", c)
+		return s, client, false, false, fmt.Errorf("a %T is not a socket", c)
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
-		return s, false, false, err
+		return s, client, false, false, err
 	}
 	var serr error
-	if err := rc.Control(func(fd uintptr) { s, accepted, found, serr = proc.UnixServerSide(int(fd)) }); err != nil {
-		return s, false, false, err
+	if err := rc.Control(func(fd uintptr) { s, client, accepted, found, serr = proc.UnixConnection(int(fd)) }); err != nil {
+		return s, client, false, false, err
 	}
-	return s, accepted, found, serr
+	return s, client, accepted, found, serr
 }
 
 func (e unixEndpoint) accepted(cs []net.Conn) map[net.Conn]bool {
@@ -206,13 +213,21 @@ func (e unixEndpoint) recvQueue(c net.Conn) (int, bool, bool, error) {
 
 // queues: a Unix stream socket's only backpressure is its sender's: a
 // write waits while what it wrote and its peer has not read (sk_wmem_alloc)
-// fills its send buffer.
-func (e unixEndpoint) queues(c net.Conn) (proc.Queues, bool, error) {
-	s, accepted, found, err := e.side(c)
+// fills its send buffer. The buffer fills at once (the client's receive
+// buffer plays no part), and a full one says only that the server's next
+// write waits: a server that writes each chunk it reads may be between
+// two, its last write done. So the server's write to c is taken to wait
+// once, besides, the server has read more of the client's bytes than it
+// has written back to it (the client reads nothing: what the server wrote
+// is all in the client's receive queue): it holds echo it could not
+// write, and is in that write.
+func (e unixEndpoint) queues(c net.Conn, sent int) (proc.Queues, bool, error) {
+	s, client, accepted, found, err := e.sides(c)
 	if !accepted {
 		return proc.Queues{}, found, err
 	}
-	return proc.Queues{Recv: s.Recv, Send: s.WMem, SendFull: s.SendFull()}, found, err
+	read, written := sent-s.Recv, client.Recv
+	return proc.Queues{Recv: s.Recv, Send: s.WMem, SendFull: s.SendFull() && read > written}, found, err
 }
 
 // leftover: the socket file is still there once the server stopped.

@@ -256,16 +256,22 @@ func UnixSocketByInode(ino uint64) (s UnixSocket, found bool, err error) {
 // UnixServerSide returns the server's side of the Unix connection whose
 // client socket is the descriptor fd of this process: found false when
 // the kernel shows no peer; accepted false while it waits in the
-// listener's queue (its inode is 0 until accept(2)), and then s holds
-// only its inode.
+// listener's queue (its inode is 0 until accept(2)).
 func UnixServerSide(fd int) (s UnixSocket, accepted, found bool, err error) {
+	s, _, accepted, found, err = UnixConnection(fd)
+	return s, accepted, found, err
+}
+
+// UnixConnection is UnixServerSide with the client's own socket too (its
+// Recv is what the server wrote that the client has not read).
+func UnixConnection(fd int) (s, client UnixSocket, accepted, found bool, err error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return UnixSocket{}, false, false, err
+		return UnixSocket{}, UnixSocket{}, false, false, err
 	}
 	client, ok, err := UnixSocketByInode(st.Ino)
 	if err != nil || !ok {
-		return UnixSocket{}, false, false, err
+		return UnixSocket{}, client, false, false, err
 	}
 	if client.Peer == 0 {
 		// A peer that no process accepted yet has no inode; one that
@@ -273,18 +279,18 @@ func UnixServerSide(fd int) (s UnixSocket, accepted, found bool, err error) {
 		// shut down for receiving (the kernel sets it as the peer goes).
 		const rcvShutdown = 1
 		if client.Shutdown&rcvShutdown != 0 {
-			return UnixSocket{}, false, false, nil
+			return UnixSocket{}, client, false, false, nil
 		}
-		return UnixSocket{}, false, true, nil
+		return UnixSocket{}, client, false, true, nil
 	}
 	s, ok, err = UnixSocketByInode(client.Peer)
 	if err != nil {
-		return UnixSocket{}, false, false, err
+		return UnixSocket{}, client, false, false, err
 	}
 	if !ok {
-		return UnixSocket{Inode: client.Peer}, true, false, nil
+		return UnixSocket{Inode: client.Peer}, client, true, false, nil
 	}
-	return s, true, true, nil
+	return s, client, true, true, nil
 }
 
 // UnixListenerPIDs returns the PIDs that hold a listener a connect(2) to
