@@ -9,8 +9,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/echoconform/echoconform/internal/proc"
 )
 
 // A server that dies of something a check did (an empty message, a reset,
@@ -137,20 +135,19 @@ func (ck *checker) serves(in *instance) string {
 	if in.deadNow() {
 		return "the server had died: " + in.death()
 	}
-	c, err := net.DialTimeout("tcp", in.addr, ck.dl.D)
+	c, err := in.ep.dial(net.Dialer{Timeout: ck.dl.D}, ck.dl)
 	if err != nil {
 		return "a fresh connection failed: " + explain(err)
 	}
 	defer c.Close()
-	server, client := c.RemoteAddr().(*net.TCPAddr), c.LocalAddr().(*net.TCPAddr)
 	visible := false
 	for limit := time.Now().Add(ck.dl.D); time.Now().Before(limit); time.Sleep(ck.dl.poll) {
-		ino, err := proc.SocketInode(server, client)
+		ino, err := in.ep.inode(c)
 		if ino != 0 {
 			return ""
 		}
 		if err == nil {
-			if _, _, found, _ := proc.ReceiveQueue(server, client); found {
+			if _, _, found, _ := in.ep.recvQueue(c); found {
 				visible = true // in the backlog: not accepted yet
 			}
 		}

@@ -12,9 +12,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// sockConn is a client connection of any transport (*net.TCPConn,
+// *net.UnixConn).
+type sockConn interface {
+	net.Conn
+	CloseWrite() error
+	SyscallConn() (syscall.RawConn, error)
+}
+
 // conn is one client connection, with a deadline on every operation.
 type conn struct {
-	c   *net.TCPConn
+	c   sockConn
 	id  int
 	d   time.Duration // its reads' wait
 	dl  deadlines
@@ -48,21 +56,18 @@ func (ck *checker) dialWith(d net.Dialer) (*conn, error) {
 	id := ck.tr.nconn
 	ck.tr.mu.Unlock()
 	d.Timeout = ck.dl.D
-	nc, err := d.Dial("tcp", in.addr)
+	nc, err := in.ep.dial(d, ck.dl)
 	if err != nil {
 		ck.tr.addError(id, err)
-		return nil, fmt.Errorf("conn %d: connect to %s: %v", id, in.addr, err)
+		return nil, fmt.Errorf("conn %d: connect to %s: %v", id, in.ep, err)
 	}
-	c := &conn{c: nc.(*net.TCPConn), id: id, d: ck.dl.D, dl: ck.dl, tr: &ck.tr}
+	c := &conn{c: nc.(sockConn), id: id, d: ck.dl.D, dl: ck.dl, tr: &ck.tr}
 	ck.tr.add(id, "connect", nil, 0)
 	ck.mu.Lock()
 	ck.conns = append(ck.conns, c)
 	ck.mu.Unlock()
 	return c, nil
 }
-
-// localPort is the client side's port, to find the connection in /proc.
-func (c *conn) localPort() int { return c.c.LocalAddr().(*net.TCPAddr).Port }
 
 func (c *conn) write(p []byte) error {
 	// Large writes get time in proportion to their size.
@@ -84,10 +89,13 @@ func (c *conn) halfClose() error {
 	return nil
 }
 
-// abort resets the connection: SO_LINGER 0 makes close send RST.
+// abort resets the connection: over TCP SO_LINGER 0 makes close send RST;
+// a Unix socket's close resets its peer when it leaves data unread.
 func (c *conn) abort() {
 	c.tr.add(c.id, "reset", nil, 0)
-	_ = c.c.SetLinger(0)
+	if l, ok := c.c.(interface{ SetLinger(int) error }); ok {
+		_ = l.SetLinger(0)
+	}
 	_ = c.c.Close()
 }
 

@@ -2,9 +2,8 @@ package conformance
 
 import (
 	"fmt"
+	"net"
 	"sync"
-
-	"github.com/echoconform/echoconform/internal/proc"
 )
 
 func init() {
@@ -56,7 +55,7 @@ func testNotSerial(ck *checker) {
 // accepted and served, and reports how many the server sustained (CONC-2).
 func testConcurrency(ck *checker) {
 	n := ck.o.concurrency
-	port := ck.server().port
+	ep := ck.server().ep
 	// In batches of 4, each once the batch before is accepted, so that a
 	// short listen backlog (CONC-4's business) does not count against
 	// concurrency: a batch left unaccepted for D marks the limit.
@@ -69,13 +68,13 @@ func testConcurrency(ck *checker) {
 			}
 			conns = append(conns, c)
 		}
-		ok := ck.poll(ck.dl.D, func() bool { return acceptedCount(port, conns) == len(conns) })
-		ck.concSample(len(conns), acceptedCount(port, conns), 0)
+		ok := ck.poll(ck.dl.D, func() bool { return acceptedCount(ep, conns) == len(conns) })
+		ck.concSample(len(conns), acceptedCount(ep, conns), 0)
 		if !ok {
 			break
 		}
 	}
-	if accepted := acceptedCount(port, conns); accepted < n {
+	if accepted := acceptedCount(ep, conns); accepted < n {
 		ck.Fatalf("the server sustained %d of %d connections held open at once: the others were not accepted within %v", accepted, n, ck.dl.D)
 	}
 	// Every connection sends, as the canonical clients do, without
@@ -133,9 +132,9 @@ func testNoCrossTalk(ck *checker) {
 func testBurst(ck *checker) {
 	const k = 8
 	in := ck.server()
-	lns, err := proc.Listeners(in.port)
+	lns, err := in.ep.listeners()
 	if err != nil || len(lns) == 0 {
-		ck.skip("the listener on port %d is not visible to sock_diag here, so its backlog cannot be read (%v)", in.port, err)
+		ck.skip("the listener of %s is not visible to sock_diag here, so its backlog cannot be read (%v)", in.ep, err)
 	}
 	// Linux queues backlog + 1 connections; listeners sharing the port
 	// (SO_REUSEPORT) each take their share of a burst.
@@ -162,17 +161,20 @@ func testBurst(ck *checker) {
 		}
 	}
 	if room < k {
-		ck.Fatalf("the listen backlog is %d (listen(2), as sock_diag shows it): the accept queue holds %d connections, fewer than a burst of %d clients; "+
-			"whenever the server accepts more slowly than they arrive, each client beyond it waits a second for a SYN retransmit", room-len(lns), room, k)
+		ck.Fatalf("the listen backlog is %d (listen(2), as sock_diag shows it): the accept queue holds %d connections, fewer than a burst of %d clients; %s",
+			room-len(lns), room, k, in.ep.refused())
 	}
 	ck.note("a burst of %d clients served; the listen backlog (%d) queues %d connections", k, room-len(lns), room)
 }
 
-func acceptedCount(port int, conns []*conn) int {
-	ports, _ := proc.AcceptedPorts(port)
+func acceptedCount(ep endpoint, conns []*conn) int {
+	cs := make([]net.Conn, len(conns))
+	for i, c := range conns {
+		cs[i] = c.c
+	}
 	k := 0
-	for _, c := range conns {
-		if ports[c.localPort()] {
+	for _, ok := range ep.accepted(cs) {
+		if ok {
 			k++
 		}
 	}

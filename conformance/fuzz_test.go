@@ -140,8 +140,9 @@ func FuzzHarnessVerdict(f *testing.F) {
 		}
 		o, _ := buildOptions([]Option{ExpectPrefix(echo.MustParseTemplate("{pid}: ")), TimeScale(0.1)})
 		rec := &recorder{name: "fuzz"}
+		ep, _ := parseAddress(addr)
 		ck := &checker{TB: rec, rec: rec, o: &o, target: Address(addr), ctx: context.Background(),
-			in: &instance{addr: addr, o: &o}}
+			in: &instance{ep: ep, o: &o}}
 		ck.tr.start = time.Now()
 		fs.script <- fakeScript{reply: reply, end: end}
 		c, err := ck.dial()

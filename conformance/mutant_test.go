@@ -34,6 +34,9 @@ type zooCase struct {
 	// inProcess runs the mutant in this process (mutant.New), where the
 	// harness sees goroutines; rows run as commands otherwise.
 	inProcess bool
+	// unix runs it on a Unix-domain socket: a command given {sock}, or
+	// in process with conformance.Unix().
+	unix bool
 
 	// want is every requirement (MUST or SHOULD) the fault breaks, and so
 	// the exact set of IDs that must FAIL. Some are collateral: a check
@@ -270,6 +273,40 @@ var zooCases = []zooCase{
 	// The trickling client of ROBUST-3 holds an incomplete line too.
 	{mutant: "line-block-partial", model: conformance.ModelThread, protocol: echo.Line, prefix: zooPID,
 		want: []string{"LINE-6", "ROBUST-3"}},
+
+	// Unix-domain sockets: the same IDs over a path. The correct servers
+	// pass everything (SHUT-8 included: they remove their socket file
+	// once done); each fault below is caught as over TCP, through
+	// AF_UNIX sock_diag (a connection's server side is the peer of the
+	// client's socket; the listener is found by its file's inode).
+	{mutant: "correct", model: conformance.ModelThread, protocol: echo.Stream, prefix: zooPID, unix: true, short: true},
+	{mutant: "correct", model: conformance.ModelFork, protocol: echo.Stream, prefix: zooPIDPPID, unix: true},
+	{mutant: "correct", model: conformance.ModelThread, protocol: echo.Oneshot, prefix: zooPIDPPID, unix: true},
+	{mutant: "correct", model: conformance.ModelThread, protocol: echo.Line, prefix: zooPIDPPID, unix: true},
+	{mutant: "correct", model: conformance.ModelThread, protocol: echo.Stream, prefix: zooPID, unix: true, inProcess: true},
+	// New over a path: the file outlives the server.
+	{mutant: "socket-file-left", model: conformance.ModelThread, protocol: echo.Stream, prefix: zooPID, unix: true, short: true,
+		want: []string{"SHUT-8"}},
+	{mutant: "socket-file-left", model: conformance.ModelThread, protocol: echo.Stream, prefix: zooPID, unix: true, inProcess: true,
+		want: []string{"SHUT-8"}},
+	// The children hold the listener while the file is still there, so
+	// the path still accepts after SIGTERM (the server removes the file
+	// once its children are done: SHUT-8 holds).
+	{mutant: "child-keeps-listener", model: conformance.ModelFork, protocol: echo.Stream, prefix: zooPID, unix: true,
+		want: []string{"SHUT-2"}},
+	// A Unix stream socket's backpressure is its sender's send buffer
+	// (the client's receive buffer plays no part): ROBUST-4 waits for the
+	// server's side to show it full.
+	{mutant: "write-lock", model: conformance.ModelThread, protocol: echo.Stream, prefix: zooPID, unix: true,
+		want: []string{"ROBUST-4"}},
+	{mutant: "backlog-1", model: conformance.ModelThread, protocol: echo.Stream, prefix: zooPID, unix: true, slow: 2,
+		want: []string{"CONC-4"}},
+	{mutant: "oneshot-single-read", model: conformance.ModelFork, protocol: echo.Oneshot, prefix: zooSeed, unix: true,
+		want: []string{"ONESHOT-4"}},
+	{mutant: "line-block-partial", model: conformance.ModelThread, protocol: echo.Line, prefix: zooPID, unix: true,
+		want: []string{"LINE-6", "ROBUST-3"}},
+	{mutant: "fd-leak", model: conformance.ModelFork, protocol: echo.Stream, prefix: zooPID, unix: true,
+		want: []string{"LEAK-2"}},
 }
 
 func (zc zooCase) name() string {
@@ -279,6 +316,9 @@ func (zc zooCase) name() string {
 	}
 	if zc.inProcess {
 		name += "/in-process"
+	}
+	if zc.unix {
+		name += "/unix"
 	}
 	return name
 }
@@ -292,6 +332,9 @@ func (zc zooCase) target(program string) (target conformance.Target, release fun
 		model := string(zc.model)
 		if zc.model == conformance.ModelEvent {
 			model = mutant.ModelThread
+		}
+		if zc.unix {
+			return conformance.Command(mutant.UnixCommand(program, zc.mutant, model, zc.protocol, zc.prefix)...), func() {}
 		}
 		return conformance.Command(mutant.Command(program, zc.mutant, model, zc.protocol, zc.prefix)...), func() {}
 	}
@@ -486,6 +529,9 @@ func zooOptions(zc zooCase, scale float64, extra ...conformance.Option) []confor
 	}
 	if zc.eventThreads > 0 {
 		opts = append(opts, conformance.ExpectEventThreads(zc.eventThreads))
+	}
+	if zc.unix {
+		opts = append(opts, conformance.Unix())
 	}
 	return append(opts, extra...)
 }

@@ -4,15 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"slices"
 	"sync"
 	"syscall"
 	"time"
 
 	"pgregory.net/rapid"
-
-	"github.com/echoconform/echoconform/internal/proc"
 )
 
 func init() {
@@ -384,11 +381,11 @@ func (ck *checker) splitOnce(pieces []int) (string, time.Duration) {
 // would pass for a whole message. Where the kernel does not show the
 // connection (another network namespace) it returns at once.
 func (ck *checker) awaitRead(c *conn, since time.Time) time.Time {
-	server, client := c.c.RemoteAddr().(*net.TCPAddr), c.c.LocalAddr().(*net.TCPAddr)
+	ep := ck.server().ep
 	read := since
 	ck.poll(ck.dl.D, func() bool {
 		before := time.Now()
-		queued, accepted, found, err := proc.ReceiveQueue(server, client)
+		queued, accepted, found, err := ep.recvQueue(c.c)
 		done := err != nil || !found || (accepted && queued == 0)
 		if !done {
 			read = before

@@ -24,6 +24,7 @@ type options struct {
 	rules        modelRules // what the checks call on for the model
 	eventThreads int        // threads an event server may start besides, under load
 	concurrency  int
+	transport    string // in-process: the transport's name ("": TCP)
 	timeScale    float64
 	run, skip    *regexp.Regexp
 	progress     io.Writer
@@ -158,6 +159,24 @@ func TimeScale(f float64) Option {
 		o.timeScale = f
 		return nil
 	}
+}
+
+// Unix gives an in-process target a Unix-domain stream socket instead of
+// loopback TCP: a *net.UnixListener on a fresh path in a private temporary
+// directory (mode 0700) for every server, removed once it is gone. Every
+// requirement that makes sense over a path applies, with the same IDs. A
+// command names its socket with "{sock}" and an address is "unix:/path";
+// for them the option only agrees (it is an error with a TCP one).
+func Unix() Option {
+	return func(o *options) error { o.transport = "unix"; return nil }
+}
+
+// agree checks the transport a target names against the options'.
+func (o *options) agree(tr transport) error {
+	if o.transport != "" && o.transport != tr.name() {
+		return fmt.Errorf("the options ask for transport %s, the target names a %s address", o.transport, tr.name())
+	}
+	return nil
 }
 
 // Only keeps only the requirements whose ID matches re.

@@ -3,6 +3,7 @@ package conformance
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"slices"
 	"time"
@@ -108,7 +109,7 @@ func (ck *checker) dialAccepted() *conn {
 	if err != nil {
 		ck.Fatal(err)
 	}
-	if !ck.poll(ck.dl.D, func() bool { ok, _ := proc.Accepted(ck.server().port, c.localPort()); return ok }) {
+	if !ck.poll(ck.dl.D, func() bool { return ck.server().ep.accepted([]net.Conn{c.c})[c.c] }) {
 		ck.Fatalf("conn %d: the server did not accept it within %v", c.id, ck.dl.D)
 	}
 	return c

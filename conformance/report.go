@@ -64,19 +64,26 @@ func WriteJSON(w io.Writer, reports []*Report, strict bool) error {
 	return enc.Encode(doc)
 }
 
+type junitProperty struct {
+	Name  string `xml:"name,attr"`
+	Value string `xml:"value,attr"`
+}
+
 type junitSuites struct {
 	XMLName xml.Name     `xml:"testsuites"`
 	Suites  []junitSuite `xml:"testsuite"`
 }
 
 type junitSuite struct {
-	Name     string      `xml:"name,attr"`
-	Tests    int         `xml:"tests,attr"`
-	Failures int         `xml:"failures,attr"`
-	Errors   int         `xml:"errors,attr"`
-	Skipped  int         `xml:"skipped,attr"`
-	Time     string      `xml:"time,attr"`
-	Cases    []junitCase `xml:"testcase"`
+	Name     string `xml:"name,attr"`
+	Tests    int    `xml:"tests,attr"`
+	Failures int    `xml:"failures,attr"`
+	Errors   int    `xml:"errors,attr"`
+	Skipped  int    `xml:"skipped,attr"`
+	Time     string `xml:"time,attr"`
+	// Properties are the run's settings: the transport.
+	Properties []junitProperty `xml:"properties>property"`
+	Cases      []junitCase     `xml:"testcase"`
 }
 
 type junitCase struct {
@@ -116,7 +123,8 @@ func WriteJUnit(w io.Writer, reports []*Report, strict bool) error {
 }
 
 func (r *Report) junit(strict bool) junitSuite {
-	s := junitSuite{Name: "echoconform: " + r.Target, Time: secs(r.Duration.Seconds())}
+	s := junitSuite{Name: "echoconform: " + r.Target, Time: secs(r.Duration.Seconds()),
+		Properties: []junitProperty{{Name: "transport", Value: r.Transport}}}
 	for _, res := range r.Results {
 		c := junitCase{Name: res.ID + " " + res.Title, Classname: "echoconform." + string(res.Level), Time: secs(res.Duration.Seconds())}
 		body := xmlSafe(FormatResult(res))

@@ -67,6 +67,7 @@ type htmlPage struct {
 type htmlReport struct {
 	Anchor     string
 	Target     string
+	Transport  string
 	Options    ReportOptions
 	Duration   time.Duration
 	Summary    Summary
@@ -106,7 +107,7 @@ func buildPage(reports []*Report, o HTMLOptions) htmlPage {
 	specSeen := map[string]bool{}
 	for i, rep := range reports {
 		s := rep.Summarize(o.Strict)
-		hr := htmlReport{Anchor: fmt.Sprintf("r%d", i), Target: rep.Target, Options: rep.Options,
+		hr := htmlReport{Anchor: fmt.Sprintf("r%d", i), Target: rep.Target, Transport: rep.Transport, Options: rep.Options,
 			Duration: rep.Duration, Summary: s}
 		if s.Failed > 0 {
 			hr.ExitStatus = 1

@@ -2,7 +2,6 @@ package conformance
 
 import (
 	"fmt"
-	"net"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -50,7 +49,7 @@ func testNonReader(ck *checker) {
 		ck.Fatal(err)
 	}
 	chunk := lines(7, 64<<10, ck.o.maxLine) // lines for a line server, bytes for the others
-	server, client := hog.c.RemoteAddr().(*net.TCPAddr), hog.c.LocalAddr().(*net.TCPAddr)
+	ep := ck.server().ep
 	sent, closed := 0, false
 	// write writes without blocking until the kernel refuses more.
 	write := func() {
@@ -69,7 +68,7 @@ func testNonReader(ck *checker) {
 	}
 	backedUp := ck.poll(ck.dl.D, func() bool {
 		write()
-		q, found, err := proc.QueuesOf(server, client)
+		q, found, err := ep.queues(hog.c, sent)
 		return err != nil || !found || closed || sent >= nonReaderBytes || (q.SendFull && q.Recv > 0)
 	})
 	ck.tr.add(hog.id, "send", nil, sent)
@@ -173,11 +172,11 @@ func testTrickleClient(ck *checker) {
 // has accepted it, or 0 when the kernel does not show that within D (a
 // server that accepts one connection at a time, or another namespace).
 func (ck *checker) serverInode(c *conn) uint64 {
-	server, client := c.c.RemoteAddr().(*net.TCPAddr), c.c.LocalAddr().(*net.TCPAddr)
+	ep := ck.server().ep
 	var ino uint64
 	ck.poll(ck.dl.D, func() bool {
 		var err error
-		ino, err = proc.SocketInode(server, client)
+		ino, err = ep.inode(c.c)
 		return ino != 0 || err != nil
 	})
 	return ino

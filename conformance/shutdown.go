@@ -21,6 +21,7 @@ func init() {
 	register("SHUT-5", check{applies: onlyCommand, ends: true, run: func(ck *checker) { ck.sharedShutdown().judgeStatus(ck) }})
 	register("SHUT-6", check{applies: onlyInProcess, ends: true, run: func(ck *checker) { ck.sharedShutdown().judgeReturns(ck) }})
 	register("SHUT-7", check{applies: needsRestart, ends: true, run: func(ck *checker) { ck.sharedShutdown().judgeOrphans(ck) }})
+	register("SHUT-8", check{applies: leavesFile, ends: true, run: func(ck *checker) { ck.sharedShutdown().judgeFile(ck) }})
 }
 
 func needsRestart(ck *checker) string {
@@ -28,6 +29,18 @@ func needsRestart(ck *checker) string {
 		return "the harness cannot stop a server it did not start (address target)"
 	}
 	return ""
+}
+
+// leavesFile: a server that binds a file (a Unix socket) is to remove it.
+func leavesFile(ck *checker) string {
+	if why := needsRestart(ck); why != "" {
+		return why
+	}
+	tr, err := ck.target.kind.transport(ck.o)
+	if err != nil {
+		return err.Error()
+	}
+	return tr.noFile()
 }
 
 func onlyCommand(ck *checker) string {
@@ -62,6 +75,7 @@ type shutdownObs struct {
 	serveErr    error
 	returned    bool
 	left        []int
+	leftFile    string // what the server left at its address once stopped
 }
 
 // sharedShutdown is the shutdown SHUT-3 to SHUT-7 share: they judge the
@@ -105,7 +119,7 @@ func (ck *checker) shutdown(listenWait time.Duration, probe bool) *shutdownObs {
 	}
 
 	// SHUT-2: the port stops listening.
-	obs.stillListen = !ck.poll(listenWait, func() bool { ok, _ := proc.IsListening(in.port); return !ok })
+	obs.stillListen = !ck.poll(listenWait, func() bool { ok, _ := isListening(in.ep); return !ok })
 	obs.listenFor = time.Since(began)
 
 	// What follows is judged once the server has taken the shutdown: its
@@ -118,10 +132,10 @@ func (ck *checker) shutdown(listenWait time.Duration, probe bool) *shutdownObs {
 	if obs.stillListen {
 		ck.poll(ck.dl.stop, func() bool {
 			if in.srv != nil {
-				ok, err := proc.IsListening(in.port)
+				ok, err := isListening(in.ep)
 				return err != nil || !ok
 			}
-			pids, err := proc.ListenerPIDs(in.port)
+			pids, err := listenerPIDs(in.ep)
 			return err != nil || !slices.Contains(pids, in.pid)
 		})
 	}
@@ -165,11 +179,14 @@ func (ck *checker) shutdown(listenWait time.Duration, probe bool) *shutdownObs {
 		}
 	}
 	obs.stopWait = time.Since(t0)
-	obs.portFree = ck.poll(time.Until(t0.Add(bound)), func() bool { ok, _ := proc.IsListening(in.port); return !ok })
+	obs.portFree = ck.poll(time.Until(t0.Add(bound)), func() bool { ok, _ := isListening(in.ep); return !ok })
 	ck.poll(bound, func() bool {
 		obs.left = ck.leftover(in, baseKids)
 		return len(obs.left) == 0
 	})
+	if obs.stopped {
+		obs.leftFile = in.ep.leftover()
+	}
 	return obs
 }
 
@@ -262,6 +279,15 @@ func (o *shutdownObs) judgeReturns(ck *checker) {
 		ck.Fatalf("Serve had not returned after Shutdown")
 	case !errors.Is(o.serveErr, echo.ErrServerClosed):
 		ck.Fatalf("Serve returned %v, want echo.ErrServerClosed", o.serveErr)
+	}
+}
+
+func (o *shutdownObs) judgeFile(ck *checker) {
+	switch {
+	case !o.stopped:
+		ck.skip("after %s the server had not stopped (SHUT-4), so what it leaves behind cannot be judged", o.how)
+	case o.leftFile != "":
+		ck.Fatalf("after %s, %s", o.how, o.leftFile)
 	}
 }
 

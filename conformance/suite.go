@@ -47,18 +47,23 @@ type Result struct {
 	// them too): the server process, the process that handled each
 	// connection where a reply named it, the last reply that was not what
 	// was sent, and the check's curves.
-	ServerPID int        `json:"server_pid,omitempty"`
-	Conns     []ConnInfo `json:"conns,omitempty"`
-	Mismatch  *Mismatch  `json:"mismatch,omitempty"`
-	Figures   *Figures   `json:"figures,omitempty"`
+	ServerPID int `json:"server_pid,omitempty"`
+	// ServerAddr is where the check's server listened: HOST:PORT, or
+	// unix:/path (a fresh one for every server the harness starts).
+	ServerAddr string     `json:"server_addr,omitempty"`
+	Conns      []ConnInfo `json:"conns,omitempty"`
+	Mismatch   *Mismatch  `json:"mismatch,omitempty"`
+	Figures    *Figures   `json:"figures,omitempty"`
 }
 
 // Report is the outcome of a run.
 type Report struct {
-	Target   string        `json:"target"`
-	Options  ReportOptions `json:"options"`
-	Results  []Result      `json:"results"`
-	Duration time.Duration `json:"duration_ns"`
+	Target string `json:"target"`
+	// Transport is how the harness reached the server: "tcp" or "unix".
+	Transport string        `json:"transport"`
+	Options   ReportOptions `json:"options"`
+	Results   []Result      `json:"results"`
+	Duration  time.Duration `json:"duration_ns"`
 }
 
 // ReportOptions are the declarations and settings a run used.
@@ -102,8 +107,12 @@ func Check(ctx context.Context, target Target, opts ...Option) (*Report, error) 
 	if err != nil {
 		return nil, err
 	}
+	tr, err := target.kind.transport(&o)
+	if err != nil {
+		return nil, err
+	}
 	start := time.Now()
-	rep := &Report{Target: target.String(), Options: o.report()}
+	rep := &Report{Target: target.String(), Transport: tr.name(), Options: o.report()}
 	var errs []error
 	for _, req := range requirements {
 		if !o.selected(req.ID) {
@@ -148,6 +157,9 @@ func Test(t *testing.T, target Target, opts ...Option) {
 	t.Helper()
 	o, err := buildOptions(opts)
 	if err != nil {
+		t.Fatalf("echoconform: %v", err)
+	}
+	if _, err := target.kind.transport(&o); err != nil {
 		t.Fatalf("echoconform: %v", err)
 	}
 	notReady := false
@@ -308,6 +320,18 @@ func (ck *checker) closeConns() {
 	}
 }
 
+// Validate reports what is wrong with the target before any check runs:
+// a command that names addresses of two transports ({port} and {sock}),
+// an address or options that disagree.
+func (t Target) Validate(opts ...Option) error {
+	o, err := buildOptions(opts)
+	if err != nil {
+		return err
+	}
+	_, err = t.kind.transport(&o)
+	return err
+}
+
 // note adds a line to a passing result's message (e.g. a measured level).
 func (ck *checker) note(format string, a ...any) {
 	ck.mu.Lock()
@@ -405,6 +429,9 @@ func runOne(ctx context.Context, target Target, o *options, req Requirement, nam
 	var output, death string
 	if in != nil {
 		res.ServerPID = in.pid
+		if in.ep != nil {
+			res.ServerAddr = in.ep.String()
+		}
 	}
 	if in != nil && rec.Failed() {
 		death = ck.diedOf() // before fresh() ends the server for good

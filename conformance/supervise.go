@@ -27,6 +27,10 @@ const envSupervise = "ECHOCONFORM_SUPERVISE"
 // echoconform, and a supervisor starts with every server.
 const envSupervisor = "ECHOCONFORM_SUPERVISOR"
 
+// envSuperviseRemove names a directory the supervisor removes once it has
+// ended the server's tree: the private directory of a Unix socket.
+const envSuperviseRemove = "ECHOCONFORM_SUPERVISE_REMOVE"
+
 // supervised is set by Init: commands then run under a supervisor.
 var supervised bool
 
@@ -51,7 +55,8 @@ func Init() {
 // of the server's tree becomes its child. It reports on descriptor 3
 // ("started PID", "exit WAITSTATUS", "error MESSAGE") and, when descriptor
 // 4 reaches EOF (the harness ends the server, or the harness died), kills
-// every process below it, reaps them and exits.
+// every process below it, reaps them, removes the directory
+// $ECHOCONFORM_SUPERVISE_REMOVE names (a Unix socket's), and exits.
 func supervise(argv []string) int {
 	status, control := os.NewFile(3, "status"), os.NewFile(4, "control")
 	syscall.CloseOnExec(3) // the server must not inherit either
@@ -70,9 +75,10 @@ func supervise(argv []string) int {
 		say("error %v", err)
 		return 2
 	}
+	remove := os.Getenv(envSuperviseRemove)
 	var env []string
 	for _, e := range os.Environ() {
-		if !strings.HasPrefix(e, envSupervise+"=") {
+		if !strings.HasPrefix(e, envSupervise+"=") && !strings.HasPrefix(e, envSuperviseRemove+"=") {
 			env = append(env, e)
 		}
 	}
@@ -110,9 +116,11 @@ func supervise(argv []string) int {
 		case <-sigchld:
 		case <-done:
 			killBelow(pid)
+			removeOwned(remove)
 			return 0
 		case <-stop:
 			killBelow(pid)
+			removeOwned(remove)
 			return 1
 		}
 	}
@@ -142,9 +150,18 @@ func killBelow(pgid int) {
 	}
 }
 
+// removeOwned removes the directory the harness made for the server's
+// address, once nothing of the server runs.
+func removeOwned(dir string) {
+	if dir != "" {
+		_ = os.RemoveAll(dir)
+	}
+}
+
 // startSupervised starts argv under a supervisor (this binary again) and
-// wires its reports into the instance.
-func (in *instance) startSupervised(argv, env []string) error {
+// wires its reports into the instance; the supervisor removes the
+// directory remove ("" for none) when it ends the server.
+func (in *instance) startSupervised(argv, env []string, remove string) error {
 	statusR, statusW, err := os.Pipe()
 	if err != nil {
 		return err
@@ -162,7 +179,7 @@ func (in *instance) startSupervised(argv, env []string) error {
 	in.cmd = &exec.Cmd{
 		Path:       exe,
 		Args:       append([]string{os.Args[0]}, argv...),
-		Env:        append(env, envSupervise+"=1"),
+		Env:        append(env, envSupervise+"=1", envSuperviseRemove+"="+remove),
 		Stdout:     in.output,
 		Stderr:     in.output,
 		ExtraFiles: []*os.File{statusW, controlR},

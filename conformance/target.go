@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,6 +32,9 @@ type Target struct{ kind serverKind }
 type serverKind interface {
 	String() string
 	caps() capabilities
+	// transport is how its clients reach it: the target's own, or (in
+	// process) what the options ask for; an error when they disagree.
+	transport(o *options) (transport, error)
 	start(ctx context.Context, o *options) (*instance, error)
 }
 
@@ -54,10 +55,9 @@ func (t Target) caps() capabilities { return t.kind.caps() }
 
 // instance is one running server.
 type instance struct {
-	o    *options
-	addr string
-	port int
-	pid  int // the server process; 0 when unknown
+	o   *options
+	ep  endpoint // where clients reach it
+	pid int      // the server process; 0 when unknown
 
 	// in-process
 	srv      echo.Server
@@ -132,25 +132,29 @@ func (in *instance) death() string {
 	return fmt.Sprintf("the server process %d ended", in.pid)
 }
 
-func (in *instance) startCommand(ctx context.Context, argv []string) error {
+func (in *instance) startCommand(ctx context.Context, tr transport, argv []string) error {
 	// The harness adopts the orphans of the servers it starts, so that it
 	// can see them, count them against the server and reap them.
 	subreaper.Do(func() { _ = proc.SetChildSubreaper() })
-	port, err := choosePort()
+	ep, err := tr.fresh()
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrNotReady, err)
 	}
-	in.port, in.addr = port, net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	argv = expandArgs(argv, port)
+	in.ep = ep
+	argv = slices.Clone(argv)
+	for i, a := range argv {
+		argv[i] = ep.expand(a)
+	}
 	in.output = newTail(64 << 10)
 	in.exited, in.waited = make(chan struct{}), make(chan struct{})
-	env := append(os.Environ(), "PORT="+strconv.Itoa(port))
+	env := append(os.Environ(), ep.env()...)
 	if supervised {
-		if err := in.startSupervised(argv, env); err != nil {
+		if err := in.startSupervised(argv, env, ep.owned()); err != nil {
 			in.close()
 			return fmt.Errorf("%w: %v", ErrNotReady, err)
 		}
 	} else if err := in.startDirect(argv, env); err != nil {
+		ep.release()
 		return fmt.Errorf("%w: %v", ErrNotReady, err)
 	}
 	in.tree = map[int]bool{in.root: true}
@@ -177,7 +181,7 @@ func (in *instance) startCommand(ctx context.Context, argv []string) error {
 				exited = nil // daemonized: its descendants may yet listen
 				continue
 			}
-			err := fmt.Errorf("%w: %s exited (%v) before listening on port %d%s", ErrNotReady, argv[0], describe(in.status), port, in.output.excerpt(10))
+			err := fmt.Errorf("%w: %s exited (%v) before listening on %s%s", ErrNotReady, argv[0], describe(in.status), ep, in.output.excerpt(10))
 			if taken {
 				// Another process bound the port first: not the
 				// server's fault; the caller starts it on another port.
@@ -190,11 +194,11 @@ func (in *instance) startCommand(ctx context.Context, argv []string) error {
 			return fmt.Errorf("%w: %v", ErrNotReady, ctx.Err())
 		case <-limit.C:
 			in.close()
-			return fmt.Errorf("%w: %s did not listen on port %d within %v%s", ErrNotReady, argv[0], port, dl.ready, in.output.excerpt(10))
+			return fmt.Errorf("%w: %s did not listen on %s within %v%s", ErrNotReady, argv[0], ep, dl.ready, in.output.excerpt(10))
 		case <-tick.C:
 			if exited == nil && len(in.remaining()) == 0 {
 				in.close()
-				return fmt.Errorf("%w: %s exited 0 and every process it left ended before listening on port %d%s", ErrNotReady, argv[0], port, in.output.excerpt(10))
+				return fmt.Errorf("%w: %s exited 0 and every process it left ended before listening on %s%s", ErrNotReady, argv[0], ep, in.output.excerpt(10))
 			}
 		}
 	}
@@ -213,8 +217,8 @@ var errPortTaken = errors.New("the port chosen for the server was taken by anoth
 // harness chose it may be bound by anyone before the server binds it, and
 // a listener that is not the server's must not make it ready.
 func (in *instance) listeners() (mine, other bool) {
-	inodes, err := proc.ListenerInodes(in.port)
-	if err != nil || len(inodes) == 0 {
+	ls, err := in.ep.listeners()
+	if err != nil || len(ls) == 0 {
 		return false, false
 	}
 	in.track()
@@ -222,8 +226,8 @@ func (in *instance) listeners() (mine, other bool) {
 	for pid := range in.tree {
 		pids = append(pids, pid)
 	}
-	for _, ino := range inodes {
-		if proc.Holds(pids, ino) {
+	for _, l := range ls {
+		if proc.Holds(pids, l.Inode) {
 			return true, false
 		}
 	}
@@ -280,7 +284,7 @@ func describe(ws *syscall.WaitStatus) string {
 // to the started command: wrappers such as sh -c or interpreter shims are
 // common, and forked children may share the listener.
 func (in *instance) serverPID() int {
-	pids, _ := proc.ListenerPIDs(in.port)
+	pids, _ := listenerPIDs(in.ep)
 	in.track()
 	best, depth := 0, 1<<30
 	for _, pid := range pids {
@@ -372,6 +376,9 @@ func (in *instance) close() {
 		if in.stopWatch != nil {
 			defer in.stopWatch()
 		}
+		if in.ep != nil {
+			defer in.ep.release() // once nothing of the server runs
+		}
 		switch {
 		case in.srv != nil:
 			ctx, cancel := context.WithTimeout(context.Background(), in.o.deadlines().stop)
@@ -423,60 +430,6 @@ func (in *instance) excerpt() string {
 		return ""
 	}
 	return in.output.excerpt(20)
-}
-
-// expandArgs puts the port into a command's arguments: "{port}" becomes
-// PORT and "{addr}" becomes 127.0.0.1:PORT.
-func expandArgs(argv []string, port int) []string {
-	p := strconv.Itoa(port)
-	r := strings.NewReplacer("{port}", p, "{addr}", net.JoinHostPort("127.0.0.1", p))
-	out := make([]string, len(argv))
-	for i, a := range argv {
-		out[i] = r.Replace(a)
-	}
-	return out
-}
-
-// issued are the ports freePort handed out lately: runs at once in one
-// process (the zoo, a teacher's many servers) must not be given the same
-// port, which the kernel offers again as soon as it is free.
-var issued struct {
-	sync.Mutex
-	recent map[int]bool
-	order  []int
-}
-
-// choosePort is freePort; a test makes it return a taken port.
-var choosePort = freePort
-
-// freePort returns a port on 127.0.0.1 that is free now and was not handed
-// out among the last 4,096.
-func freePort() (int, error) {
-	issued.Lock()
-	defer issued.Unlock()
-	if issued.recent == nil {
-		issued.recent = map[int]bool{}
-	}
-	for {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		// Held open until the function returns: the next try gets
-		// another port.
-		defer ln.Close()
-		port := ln.Addr().(*net.TCPAddr).Port
-		if issued.recent[port] {
-			continue
-		}
-		issued.recent[port] = true
-		issued.order = append(issued.order, port)
-		if len(issued.order) > 4096 {
-			delete(issued.recent, issued.order[0])
-			issued.order = issued.order[1:]
-		}
-		return port, nil
-	}
 }
 
 // tail keeps the last bytes a server wrote, so that its output is drained

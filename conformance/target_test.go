@@ -49,11 +49,11 @@ func TestPortTakenByAnother(t *testing.T) {
 	defer func() { choosePort = freePort }()
 
 	in := startCommand(t, argv)
-	if calls != 2 || in.port == taken {
-		t.Fatalf("started on port %d after %d choices, want a second port other than %d", in.port, calls, taken)
+	if calls != 2 || in.ep.(tcpEndpoint).port == taken {
+		t.Fatalf("started on port %d after %d choices, want a second port other than %d", in.ep.(tcpEndpoint).port, calls, taken)
 	}
 	if mine, other := in.listeners(); !mine || other {
-		t.Fatalf("listeners on the server's port %d: mine=%v other=%v, want true, false", in.port, mine, other)
+		t.Fatalf("listeners on the server's port %d: mine=%v other=%v, want true, false", in.ep.(tcpEndpoint).port, mine, other)
 	}
 }
 

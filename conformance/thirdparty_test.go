@@ -108,6 +108,21 @@ var thirdParties = []thirdParty{
 		// in-flight connection decides these two (SHUT-2 when a child holds
 		// the listener, SHUT-3 when none was forked).
 		mayFail: []string{"SHUT-2", "SHUT-3"}},
+	// Unix-domain stream sockets: {sock} is a fresh path in a private
+	// directory for every server. socketserver and socat listen with a
+	// backlog of 5 there too (CONC-4); socat removes its socket file when
+	// it ends, Python's socketserver and ncat do not (SHUT-8).
+	{name: "Python ThreadingUnixStreamServer echo (unix socket)", tool: "python3", pkg: "python3",
+		argv: []string{"../testdata/servers/unix_echo.py", "{sock}"}, protocol: echo.Stream, model: conformance.ModelThread,
+		shouldFail: []string{"CONC-4", "SHUT-3", "SHUT-5", "SHUT-8"}},
+	{name: "socat UNIX-LISTEN fork EXEC:cat (unix socket)", tool: "socat", pkg: "socat",
+		argv: []string{"UNIX-LISTEN:{sock},fork", "EXEC:cat"}, protocol: echo.Stream, model: conformance.ModelFork,
+		shouldFail: []string{"CONC-4", "SHUT-5"}},
+	{name: "ncat -U -k --exec /bin/cat (unix socket)", tool: "ncat", pkg: "ncat",
+		argv: []string{"-l", "-U", "{sock}", "-k", "--exec", "/bin/cat"}, protocol: echo.Stream, model: conformance.ModelFork,
+		// The same loss as over TCP; and ncat leaves its socket file.
+		mustFail: []string{"STREAM-3"}, shouldFail: []string{"SHUT-2", "SHUT-5", "SHUT-8"},
+		mayFail: []string{"STREAM-1", "STREAM-4", "CONC-3", "ROBUST-3", "SHUT-3"}},
 	{name: "Python asyncio checked with -prefix '{pid}: '", tool: "python3", pkg: "python3",
 		argv: []string{"../testdata/servers/asyncio_echo.py", "{port}"}, protocol: echo.Stream, prefix: "{pid}: ", model: conformance.ModelThread,
 		mustFail: []string{"PREFIX-1", "STREAM-1"}, atLeast: true, shouldFail: []string{"SHUT-3", "SHUT-5"}},

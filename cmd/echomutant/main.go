@@ -23,6 +23,6 @@ func main() {
 	for _, m := range mutant.All() {
 		names = append(names, m.Name)
 	}
-	fmt.Fprintf(os.Stderr, "usage: echomutant -echoconform.mutant=NAME [-model=thread|fork] [-protocol=stream|oneshot] [-prefix=TEMPLATE] [-max-msg=N] -addr=HOST:PORT\nmutants: %s\n", strings.Join(names, " "))
+	fmt.Fprintf(os.Stderr, "usage: echomutant -echoconform.mutant=NAME [-model=thread|fork] [-protocol=stream|oneshot] [-prefix=TEMPLATE] [-max-msg=N] -addr=HOST:PORT|unix:PATH\nmutants: %s\n", strings.Join(names, " "))
 	os.Exit(2)
 }

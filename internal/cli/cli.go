@@ -31,14 +31,18 @@ func Run(args []string, stdout, stderr io.Writer) int { return run(args, stdout,
 const usageText = `usage:
   echoconform [flags] -- COMMAND [ARG...]   start COMMAND whenever a check needs a fresh server;
                                             {port} and {addr} in an ARG become a free port on
-                                            127.0.0.1 and 127.0.0.1:PORT, and $PORT is set
+                                            127.0.0.1 and 127.0.0.1:PORT, and $PORT is set;
+                                            or {sock} becomes a fresh Unix socket path in a
+                                            private directory, and $SOCK is set
   echoconform [flags] -addr HOST:PORT       check a server that is already running
+  echoconform [flags] -addr unix:/PATH      the same, on a Unix-domain stream socket
   echoconform [flags]                       check the built-in reference servers
 
 examples:
   echoconform -protocol oneshot -prefix '{pid}: ' -model fork -- python3 server.py {port}
   echoconform -model fork -- socat TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork EXEC:cat
   echoconform -addr 127.0.0.1:7007 -run 'STREAM|CONC'
+  echoconform -model fork -- socat UNIX-LISTEN:{sock},fork EXEC:cat
   echoconform -json > report.json
   echoconform -html report.html -- ./server {port}   one page to open or send, transcripts drawn
 
@@ -109,7 +113,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 		timeScale = fs.Float64("time-scale", 1, "multiply every per-operation deadline, for slow machines and debuggers")
 		conc      = fs.Int("concurrency", 64, "connections CONC-2 holds open at once")
 		verbose   = fs.Bool("v", false, "show every requirement's details and the server's output")
-		addr      = fs.String("addr", "", "attach to a server already listening on HOST:PORT")
+		addr      = fs.String("addr", "", "attach to a server already listening on HOST:PORT, or on a Unix socket: unix:/PATH")
 	)
 	fs.Usage = func() {} // a bad flag is one line; -h prints the help below
 	if err := fs.Parse(args); err != nil {
@@ -159,6 +163,16 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 		return nil, usageError{"-concurrency must be at least 4"}
 	case c.addr != "" && len(c.argv) > 0:
 		return nil, usageError{"give either -addr or a command after --, not both"}
+	}
+	if len(c.argv) > 0 {
+		if err := conformance.Command(c.argv...).Validate(); err != nil {
+			return nil, usageError{err.Error()}
+		}
+	}
+	if c.addr != "" {
+		if err := conformance.Address(c.addr).Validate(); err != nil {
+			return nil, usageError{"-addr: " + err.Error()}
+		}
 	}
 	if c.run, err = idRegexp("-run", *runRE); err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/signal"
@@ -200,8 +201,12 @@ func TestHarnessErrors(t *testing.T) {
 		{"both targets", []string{"-addr", "127.0.0.1:1", "--", "true"}, "not both"},
 		{"command not found", []string{"--", "/nonexistent/echo-server", "{port}"}, "no such file"},
 		{"server exits at once", []string{"--", "sh", "-c", "exit 3"}, "exited (exit status 3) before listening"},
-		{"server never listens", []string{"-time-scale", "0.05", "--", "sleep", token}, "did not listen on port"},
+		{"server never listens", []string{"-time-scale", "0.05", "--", "sleep", token}, "did not listen on 127.0.0.1:"},
 		{"nothing at the address", []string{"-addr", "127.0.0.1:1"}, "connection refused"},
+		{"both transports", []string{"--", "server", "{port}", "{sock}"}, "names addresses of 2 transports ({port} {addr} {sock} $SOCK ${SOCK}): give one"},
+		{"unix address without a path", []string{"-addr", "unix:"}, "-addr: bad address \"unix:\": no path after unix:"},
+		{"nothing at the unix path", []string{"-addr", "unix:/nonexistent/echo.sock"}, "no such file or directory"},
+		{"unix path too long", []string{"-addr", "unix:/" + strings.Repeat("x", 200)}, "at most 107 bytes"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -311,6 +316,57 @@ func TestAttach(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, pids, os.Getpid(), "the listener is this process, so the process checks ran")
 	require.Contains(t, stdout, "MODEL-1    PASS")
+}
+
+// TestAttachUnix attaches to a server on a Unix-domain socket
+// (-addr unix:PATH): the process checks find it by its socket file's
+// inode, the JSON report (valid against the schema) records the transport
+// and the address, and SHUT-8 does not apply to a server the harness did
+// not start.
+func TestAttachUnix(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "echo.sock")
+	ln, err := net.Listen("unix", path)
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, _ = io.Copy(c, c)
+				_ = c.(*net.UnixConn).CloseWrite()
+			}()
+		}
+	}()
+	code, stdout, stderr := runCLI(t, "-json", "-addr", "unix:"+path, "-model", "thread", "-run", "STREAM-[23]|MODEL-1|CONC-4|SHUT-8")
+	require.Equal(t, 0, code, "%s\n%s", stdout, stderr)
+	requireSchemaValid(t, stdout)
+	var rep struct {
+		Reports []struct {
+			Target, Transport string
+			Results           []struct {
+				ID, Verdict, Message string
+				ServerAddr           string `json:"server_addr"`
+			}
+		}
+	}
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
+	require.Len(t, rep.Reports, 1)
+	r := rep.Reports[0]
+	require.Equal(t, "address unix:"+path, r.Target)
+	require.Equal(t, "unix", r.Transport)
+	verdicts := map[string]string{}
+	for _, res := range r.Results {
+		verdicts[res.ID] = res.Verdict
+		if res.Verdict != "SKIP" {
+			require.Equal(t, "unix:"+path, res.ServerAddr, res.ID)
+		}
+	}
+	require.Equal(t, map[string]string{"STREAM-2": "PASS", "STREAM-3": "PASS", "MODEL-1": "PASS", "CONC-4": "PASS", "SHUT-8": "SKIP"}, verdicts,
+		"MODEL-1 needs the listener's process (this one), CONC-4 its backlog (Go's: somaxconn)")
 }
 
 // TestLineDeclarations checks that a line server's declarations reach the

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -49,13 +50,17 @@ func hostile(name, addr string) int {
 		signal.Ignore(syscall.SIGTERM)
 		select {} // holds the inherited listening socket, forever
 	}
-	ln, err := net.Listen("tcp", addr)
+	network := "tcp"
+	if strings.HasPrefix(addr, "/") {
+		network = "unix" // {sock}: a Unix-domain socket's path
+	}
+	ln, err := net.Listen(network, addr)
 	if err != nil {
 		return 1
 	}
 	switch name {
 	case "stubborn-child":
-		f, _ := ln.(*net.TCPListener).File()
+		f, _ := ln.(interface{ File() (*os.File, error) }).File()
 		cmd := exec.Command(os.Args[0], "-hostile", name, addr)
 		cmd.Env = append(os.Environ(), "HOSTILE_CHILD=1")
 		cmd.ExtraFiles = []*os.File{f}
@@ -90,7 +95,7 @@ func hostile(name, addr string) int {
 		if err != nil {
 			return 1
 		}
-		go serveHostile(name, c.(*net.TCPConn))
+		go serveHostile(name, c.(hostileConn))
 	}
 }
 
@@ -99,7 +104,13 @@ func spawnSelf(args ...string) {
 	_ = cmd.Start()
 }
 
-func serveHostile(name string, c *net.TCPConn) {
+// hostileConn is a TCP or Unix connection.
+type hostileConn interface {
+	net.Conn
+	CloseWrite() error
+}
+
+func serveHostile(name string, c hostileConn) {
 	defer c.Close()
 	buf := make([]byte, 64<<10)
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
@@ -143,7 +154,9 @@ func serveHostile(name string, c *net.TCPConn) {
 			n, err := c.Read(buf)
 			if sent+n > limit {
 				if r.IntN(2) == 0 {
-					_ = c.SetLinger(0)
+					if l, ok := c.(*net.TCPConn); ok {
+						_ = l.SetLinger(0)
+					}
 				}
 				_, _ = c.Write(buf[:limit-sent])
 				return
@@ -323,19 +336,39 @@ func hostileLeft(t *testing.T, name string) []string {
 }
 
 // TestHarnessKilled: when the harness itself is killed with SIGKILL
-// mid-run, no process of the server's tree survives it.
+// mid-run, no process of the server's tree survives it, over TCP and over
+// a Unix-domain socket, whose private directory and socket file go too.
 func TestHarnessKilled(t *testing.T) {
+	for _, tc := range []struct{ transport, placeholder string }{{"tcp", "{addr}"}, {"unix", "{sock}"}} {
+		t.Run(tc.transport, func(t *testing.T) { harnessKilled(t, tc.placeholder) })
+	}
+}
+
+func harnessKilled(t *testing.T, placeholder string) {
 	// A server that never replies keeps the harness waiting in STREAM-2
 	// (D is 20 s at this time scale) while its tree comes up.
 	before, err := proc.Children(os.Getpid())
 	require.NoError(t, err)
-	cmd := cliProcess(t, "-run", "STREAM-2", "-time-scale", "10", "--", os.Args[0], "-hostile", "silent-tree", "{addr}")
+	// The harness's temporary directory: where it makes the socket's.
+	tmp := t.TempDir()
+	cmd := cliProcess(t, "-run", "STREAM-2", "-time-scale", "10", "--", os.Args[0], "-hostile", "silent-tree", placeholder)
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 	require.NoError(t, cmd.Start())
 	// Wait until the server's tree is up: the server and 4 tree members.
 	deadline := time.Now().Add(20 * time.Second)
 	for len(processesWith(t, "tree-member")) < 4 {
 		require.True(t, time.Now().Before(deadline), "the tree never came up")
 		time.Sleep(10 * time.Millisecond)
+	}
+	made, _ := filepath.Glob(filepath.Join(tmp, "*", "*"))
+	if placeholder == "{sock}" {
+		require.Len(t, made, 1, "the server's socket in its private directory")
+		fi, err := os.Lstat(made[0])
+		require.NoError(t, err)
+		require.Equal(t, os.ModeSocket, fi.Mode().Type(), "%s", made[0])
+		di, err := os.Stat(filepath.Dir(made[0]))
+		require.NoError(t, err)
+		require.Equal(t, os.FileMode(0o700), di.Mode().Perm(), "the socket's directory is private")
 	}
 	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 	_ = cmd.Wait()
@@ -359,6 +392,10 @@ func TestHarnessKilled(t *testing.T) {
 		}
 		return true
 	}, 30*time.Second, 10*time.Millisecond, "the killed harness's orphans did not end")
+	// The supervisor removed the socket's directory once the tree was gone.
+	left, err := os.ReadDir(tmp)
+	require.NoError(t, err)
+	require.Empty(t, left, "files the killed harness made outlived it")
 }
 
 func tail(s string) string {

@@ -111,7 +111,7 @@ var colors = map[conformance.Verdict]string{
 }
 
 func (c *config) writeText(w io.Writer, rep *conformance.Report, color bool) {
-	fmt.Fprintf(w, "echoconform: %s (protocol %s, prefix %q, model %s)\n", rep.Target, rep.Options.Protocol, rep.Options.Prefix, rep.Options.Model)
+	fmt.Fprintf(w, "echoconform: %s (protocol %s, prefix %q, model %s, transport %s)\n", rep.Target, rep.Options.Protocol, rep.Options.Prefix, rep.Options.Model, rep.Transport)
 	for _, r := range rep.Results {
 		verdict := c.verdict(r)
 		shown := fmt.Sprintf("%-5s", verdict)

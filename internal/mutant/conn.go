@@ -27,18 +27,32 @@ var defaultQuiet = func() time.Duration {
 	return echo.DefaultQuiet
 }()
 
-// connBox holds a connection shared between goroutines.
-type connBox struct{ p atomic.Pointer[net.TCPConn] }
+// sockConn is a connection of either transport (*net.TCPConn,
+// *net.UnixConn).
+type sockConn interface {
+	net.Conn
+	CloseWrite() error
+	SyscallConn() (syscall.RawConn, error)
+	File() (*os.File, error)
+}
 
-func (b *connBox) set(c *net.TCPConn) { b.p.Store(c) }
-func (b *connBox) get() *net.TCPConn  { return b.p.Load() }
+// connBox holds a connection shared between goroutines.
+type connBox struct{ p atomic.Pointer[sockConn] }
+
+func (b *connBox) set(c sockConn) { b.p.Store(&c) }
+func (b *connBox) get() sockConn {
+	if p := b.p.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
 
 // handler serves one connection, correctly but for its knobs. Its correct
 // path is the references' (impl/internal/handler.ServeConn), with the echo
 // copied through user space so that faults can be put in.
 type handler struct {
-	c         *net.TCPConn
-	out       func() *net.TCPConn // where the echo goes; nil: c
+	c         sockConn
+	out       func() sockConn // where the echo goes; nil: c
 	cfg       echo.Config
 	k         Knobs
 	pid, ppid int
@@ -77,7 +91,7 @@ func (h *handler) prefix() []byte {
 	return p
 }
 
-func (h *handler) write(c *net.TCPConn, p []byte) error {
+func (h *handler) write(c sockConn, p []byte) error {
 	if len(p) == 0 {
 		return nil
 	}
@@ -183,7 +197,7 @@ func (h *handler) stream() {
 	h.finish()
 }
 
-func (h *handler) dst() *net.TCPConn {
+func (h *handler) dst() sockConn {
 	if h.out != nil {
 		if c := h.out(); c != nil {
 			return c
@@ -307,7 +321,9 @@ func (h *handler) resetWhenDelivered() {
 			}
 		}
 	}
-	_ = h.c.SetLinger(0)
+	if l, ok := h.c.(interface{ SetLinger(int) error }); ok {
+		_ = l.SetLinger(0)
+	}
 }
 
 // writeLock is held, with WriteLock, by the connection writing: one thread

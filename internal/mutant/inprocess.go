@@ -40,16 +40,19 @@ type Server struct {
 	s *server
 
 	mu      sync.Mutex
-	ln      *net.TCPListener
+	ln      sockListener
 	stopped bool
 	served  chan struct{} // closed when Serve returns
 	once    sync.Once
 }
 
 func (p *Server) Serve(l net.Listener) error {
-	ln, ok := l.(*net.TCPListener)
+	ln, ok := l.(sockListener)
 	if !ok {
-		return fmt.Errorf("mutant: a %T is not a TCP listener", l)
+		return fmt.Errorf("mutant: a %T is not a TCP or Unix listener", l)
+	}
+	if ul, ok := ln.(*net.UnixListener); ok && p.s.k.KeepSocketFile {
+		ul.SetUnlinkOnClose(false)
 	}
 	p.mu.Lock()
 	if p.stopped || p.ln != nil {

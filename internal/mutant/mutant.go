@@ -84,6 +84,10 @@ type Knobs struct {
 	KeepListener bool // after SIGTERM the listener stays open until in-flight connections finish
 	ServeNil     bool // in-process: Serve returns nil after Shutdown, not ErrServerClosed
 	HangOnExit   bool // after a clean shutdown the process never exits (a deadlock in its clean-up)
+	// Unix-domain sockets. A mutant on a path (-addr unix:/PATH) closes
+	// its listener at shutdown without removing the file, and removes it
+	// once its connections are done, before it exits.
+	KeepSocketFile bool // the socket file is never removed
 
 	// Oneshot.
 	SingleRead  bool // one read is the message (the seed)
@@ -207,6 +211,8 @@ var zoo = []Mutant{
 		Knobs: Knobs{HangOnExit: true}},
 	{Name: "serve-returns-nil", Doc: "in-process (mutant.New): Serve returns nil after Shutdown instead of ErrServerClosed", Models: thread, Protocols: stream,
 		Knobs: Knobs{ServeNil: true}},
+	{Name: "socket-file-left", Doc: "Unix: never removes its socket file, so it outlives the server (and the next start on that path fails with EADDRINUSE); over TCP a correct server", Models: models, Protocols: stream,
+		Knobs: Knobs{KeepSocketFile: true}},
 	{Name: "listener-kept-open", Doc: "after SIGTERM stops accepting but keeps the listening socket open while in-flight connections finish", Models: models, Protocols: stream,
 		Knobs: Knobs{KeepListener: true}},
 
@@ -277,6 +283,14 @@ func Command(exe, name, model string, protocol echo.Protocol, prefix string) []s
 	}
 	return []string{exe, flagMutant + name, "-model=" + model, "-protocol=" + protocol.String(),
 		"-prefix=" + prefix, "-addr={addr}"}
+}
+
+// UnixCommand is Command for a mutant on a Unix-domain socket: "{sock}"
+// where the path goes.
+func UnixCommand(exe, name, model string, protocol echo.Protocol, prefix string) []string {
+	argv := Command(exe, name, model, protocol, prefix)
+	argv[len(argv)-1] = "-addr=unix:{sock}"
+	return argv
 }
 
 // Init runs the process as a mutant when it was started as one: a server

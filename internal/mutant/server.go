@@ -35,7 +35,7 @@ func runServer(args []string) int {
 	model := fs.String("model", ModelThread, "fork or thread")
 	protocol := fs.String("protocol", "stream", "stream or oneshot")
 	prefix := fs.String("prefix", "", "prefix template")
-	addr := fs.String("addr", "127.0.0.1:0", "address to listen on")
+	addr := fs.String("addr", "127.0.0.1:0", "address to listen on: HOST:PORT, or unix:/PATH for a Unix-domain socket")
 	maxMsg := fs.Int("max-msg", echo.DefaultMaxMsg, "oneshot: largest message")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -68,14 +68,28 @@ func runServer(args []string) int {
 		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	}
 	time.Sleep(k.ListenDelay)
-	ln, err := net.Listen("tcp", *addr)
+	network, address := "tcp", *addr
+	if path, ok := strings.CutPrefix(*addr, "unix:"); ok {
+		network, address = "unix", path
+	}
+	l, err := net.Listen(network, address)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "mutant %s: %v\n", m.Name, err)
 		return 2
 	}
+	ln := l.(sockListener)
+	if ul, ok := ln.(*net.UnixListener); ok {
+		// The socket file goes once the server is done, as a C server's
+		// unlink before exit: closing the listener at shutdown refuses
+		// new connections, unless a child holds it too.
+		ul.SetUnlinkOnClose(false)
+		if !k.KeepSocketFile {
+			defer os.Remove(address)
+		}
+	}
 	if k.Backlog > 0 {
 		// Linux takes a second listen(2) as a new backlog.
-		if err := setBacklog(ln.(*net.TCPListener), k.Backlog); err != nil {
+		if err := setBacklog(ln, k.Backlog); err != nil {
 			fmt.Fprintf(os.Stderr, "mutant %s: %v\n", m.Name, err)
 			return 2
 		}
@@ -84,7 +98,7 @@ func runServer(args []string) int {
 
 	s := newServer(m, *model, cfg)
 	served := make(chan error, 1)
-	go func() { served <- s.serve(ln.(*net.TCPListener)) }()
+	go func() { served <- s.serve(ln) }()
 	select {
 	case err := <-served:
 		fmt.Fprintf(os.Stderr, "mutant %s: %v\n", m.Name, err)
@@ -94,9 +108,12 @@ func runServer(args []string) int {
 	if k.ExitAtOnce {
 		return 0
 	}
-	s.shutdown(ln.(*net.TCPListener))
+	s.shutdown(ln)
 	<-served
 	if k.HangOnExit {
+		if ul, ok := ln.(*net.UnixListener); ok && !k.KeepSocketFile {
+			os.Remove(ul.Addr().String())
+		}
 		fmt.Fprintf(os.Stderr, "mutant %s: shut down; not exiting\n", m.Name)
 		for {
 			time.Sleep(time.Hour)
@@ -132,7 +149,16 @@ type server struct {
 	// shutdown closes the write end (no signal a child could miss while
 	// it starts).
 	lingerR, lingerW *os.File
-	ln               *net.TCPListener
+	ln               sockListener
+}
+
+// sockListener is a listener of either transport (*net.TCPListener,
+// *net.UnixListener).
+type sockListener interface {
+	net.Listener
+	SetDeadline(time.Time) error
+	SyscallConn() (syscall.RawConn, error)
+	File() (*os.File, error)
 }
 
 func newServer(m Mutant, model string, cfg echo.Config) *server {
@@ -150,7 +176,7 @@ func newServer(m Mutant, model string, cfg echo.Config) *server {
 	return s
 }
 
-func (s *server) serve(ln *net.TCPListener) error {
+func (s *server) serve(ln sockListener) error {
 	defer close(s.loopDone)
 	s.mu.Lock()
 	s.ln = ln
@@ -163,7 +189,7 @@ func (s *server) serve(ln *net.TCPListener) error {
 				return echo.ErrServerClosed
 			}
 		}
-		c, err := ln.AcceptTCP()
+		nc, err := ln.Accept()
 		if err != nil {
 			s.release()
 			select {
@@ -178,6 +204,7 @@ func (s *server) serve(ln *net.TCPListener) error {
 			}
 			return err
 		}
+		c := nc.(sockConn)
 		var first []byte
 		if s.k.PeekFirstByte {
 			b := make([]byte, 1)
@@ -217,7 +244,7 @@ func (s *server) release() {
 
 // shutdown stops accepting, waits for the in-flight connections (thread)
 // or children (fork), and closes the listener.
-func (s *server) shutdown(ln *net.TCPListener) {
+func (s *server) shutdown(ln sockListener) {
 	close(s.closing)
 	if s.k.KeepListener {
 		_ = ln.SetDeadline(time.Unix(1, 0)) // Accept fails at once; the socket stays
@@ -232,7 +259,23 @@ func (s *server) shutdown(ln *net.TCPListener) {
 	ln.Close()
 }
 
-func setBacklog(ln *net.TCPListener, n int) error {
+// queued is how many connections wait in the listener's queue, or -1 when
+// sock_diag cannot tell.
+func queued(ln sockListener) int {
+	switch a := ln.Addr().(type) {
+	case *net.TCPAddr:
+		if lns, err := proc.Listeners(a.Port); err == nil && len(lns) == 1 {
+			return lns[0].Queue
+		}
+	case *net.UnixAddr:
+		if lns, err := proc.UnixListeners(a.Name); err == nil && len(lns) == 1 {
+			return lns[0].Queue
+		}
+	}
+	return -1
+}
+
+func setBacklog(ln sockListener, n int) error {
 	rc, err := ln.SyscallConn()
 	if err != nil {
 		return err
@@ -251,7 +294,7 @@ func (s *server) keep(x any) {
 }
 
 // handle serves a connection in this process (thread model).
-func (s *server) handle(c *net.TCPConn, first []byte) {
+func (s *server) handle(c sockConn, first []byte) {
 	if s.k.LeakFD {
 		if f, err := os.Open(os.DevNull); err == nil {
 			s.keep(f)
@@ -290,7 +333,7 @@ func (s *server) handle(c *net.TCPConn, first []byte) {
 				return
 			}
 			// A connection waiting in the backlog counts as open too.
-			if lns, err := proc.Listeners(s.ln.Addr().(*net.TCPAddr).Port); err == nil && len(lns) == 1 && lns[0].Queue == 0 {
+			if queued(s.ln) == 0 {
 				os.Exit(0)
 			}
 		}
@@ -300,7 +343,7 @@ func (s *server) handle(c *net.TCPConn, first []byte) {
 
 // spawn serves a connection in a child process (fork model): the current
 // binary again, with the socket as descriptor 3, and waits for it.
-func (s *server) spawn(c *net.TCPConn, first []byte) {
+func (s *server) spawn(c sockConn, first []byte) {
 	f, err := c.File()
 	if s.k.LeakFD {
 		s.keep(c) // the server's copy of the socket is never closed
@@ -409,7 +452,7 @@ func runChild(v string) int {
 		fmt.Fprintf(os.Stderr, "mutant child: descriptor 3 is not a connection: %v\n", err)
 		return 2
 	}
-	h := &handler{c: nc.(*net.TCPConn), cfg: cfg, k: m.Knobs, pid: os.Getpid(), ppid: os.Getppid(), first: cc.first}
+	h := &handler{c: nc.(sockConn), cfg: cfg, k: m.Knobs, pid: os.Getpid(), ppid: os.Getppid(), first: cc.first}
 	h.serve()
 	if m.Knobs.ChildLinger {
 		// The connection is done; the child is not, until the server's

@@ -202,3 +202,7 @@ func Holds(pids []int, inode uint64) bool {
 	}
 	return false
 }
+
+// HoldersOf returns the processes with a descriptor on any of the socket
+// inodes, sorted (see ListenerPIDs).
+func HoldersOf(inodes []uint64) ([]int, error) { return socketHolders(inodes) }
