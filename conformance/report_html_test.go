@@ -84,9 +84,10 @@ func sampleReport() *Report {
 		return Event{At: time.Duration(ms) * time.Millisecond, Conn: conn, Op: op, N: n, PID: pid}
 	}
 	return &Report{
-		Target:   "command ./server {port}",
-		Options:  ReportOptions{Protocol: "stream", Prefix: "{pid}: ", MaxMsg: 1024, Model: ModelFork, Concurrency: 64, TimeScale: 1, Checks: 20, ShrinkTime: time.Second},
-		Duration: 3 * time.Second,
+		Target:    "command ./server {port}",
+		Transport: "tcp",
+		Options:   ReportOptions{Protocol: "stream", Prefix: "{pid}: ", MaxMsg: 1024, Model: ModelFork, Concurrency: 64, TimeScale: 1, Checks: 20, ShrinkTime: time.Second},
+		Duration:  3 * time.Second,
 		Results: []Result{
 			{ID: "STREAM-1", Level: MUST, Title: "echo", Verdict: Fail, Duration: time.Second, Seed: 7,
 				Message: "conn 2: the echo differs at offset 2", Counterexample: "conn 2 sends \"abc\"",
