@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 	}
 	// The harness sets rapid's flags for its properties (options Checks,
 	// Seed, ShrinkTime), as for any user of conformance.Test.
-	cleanup, err := testbin.FastSupervisor(mutant.RaceEnabled)
+	cleanup, err := testbin.Supervisor()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)

@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 		os.Exit(run(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
-	cleanup, err := testbin.FastSupervisor(raceEnabled)
+	cleanup, err := testbin.Supervisor()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)

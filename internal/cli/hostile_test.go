@@ -352,7 +352,9 @@ func harnessKilled(t *testing.T, placeholder string) {
 	// The harness's temporary directory: where it makes the socket's.
 	tmp := t.TempDir()
 	cmd := cliProcess(t, "-run", "STREAM-2", "-time-scale", "10", "--", os.Args[0], "-hostile", "silent-tree", placeholder)
-	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	// The harness supervises its servers as a user's does: the program
+	// started again, not the tests' echosupervise (testbin.Supervisor).
+	cmd.Env = append(slices.DeleteFunc(os.Environ(), func(e string) bool { return strings.HasPrefix(e, "ECHOCONFORM_SUPERVISOR=") }), "TMPDIR="+tmp)
 	require.NoError(t, cmd.Start())
 	// Wait until the server's tree is up: the server and 4 tree members.
 	deadline := time.Now().Add(20 * time.Second)

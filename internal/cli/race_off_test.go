@@ -5,6 +5,3 @@ package cli
 // raceTimeScale stretches the harness's deadlines for race-instrumented
 // servers; without -race, none.
 const raceTimeScale = "1"
-
-// raceEnabled: the tests run under the race detector.
-const raceEnabled = false

@@ -8,6 +8,3 @@ package cli
 // other race-instrumented packages beside it (a 1-byte echo of the
 // forking reference once took over 4 s there, under a load average of 12).
 const raceTimeScale = "4"
-
-// raceEnabled: the tests run under the race detector.
-const raceEnabled = true

@@ -72,25 +72,21 @@ func Tool(tb testing.TB, tool, pkg string) string {
 	return ""
 }
 
-// FastSupervisor makes launched servers run under an uninstrumented
-// echoconform when race is set (conformance's $ECHOCONFORM_SUPERVISOR): a
-// supervisor starts with every server, and a race-instrumented test binary
-// started again costs about 0.5 s and 0.3 s of CPU where echoconform costs
-// 0.1 s. For a TestMain, before m.Run; the returned func removes the
-// program.
-func FastSupervisor(race bool) (cleanup func(), err error) {
-	if !race {
-		return func() {}, nil
-	}
+// Supervisor makes launched servers run under cmd/echosupervise
+// (conformance's $ECHOCONFORM_SUPERVISOR), built for the test process: a
+// supervisor starts with every server, and the test binary started again
+// costs several times the CPU (0.3 s under -race). For a TestMain, before
+// m.Run; the returned func removes the program.
+func Supervisor() (cleanup func(), err error) {
 	dir, err := os.MkdirTemp("", "echoconform-supervisor")
 	if err != nil {
 		return nil, err
 	}
-	if err := BuildIn(dir, false, "github.com/echoconform/echoconform/cmd/echoconform"); err != nil {
+	if err := BuildIn(dir, false, "github.com/echoconform/echoconform/cmd/echosupervise"); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	os.Setenv("ECHOCONFORM_SUPERVISOR", filepath.Join(dir, "echoconform"))
+	os.Setenv("ECHOCONFORM_SUPERVISOR", filepath.Join(dir, "echosupervise"))
 	return func() { os.Unsetenv("ECHOCONFORM_SUPERVISOR"); os.RemoveAll(dir) }, nil
 }
 
