@@ -325,7 +325,11 @@ func (p *pool) spawner() {
 				break
 			}
 			p.backoff = 0
-			if p.closed {
+			// Started while the pool was closed, or drained with no
+			// connection waiting for it: drain's endSpares ran before it
+			// existed, so it ends here, or it would outlive Shutdown's
+			// wait for the in-flight connections as an idle spare.
+			if p.closed || (p.draining && len(p.idle) >= p.waiting) {
 				ch.closeCtrl()
 				break
 			}
@@ -369,6 +373,9 @@ func (p *pool) endSpares() {
 
 // spawn starts a child blocked on a new control socket, and its reaper.
 func (p *pool) spawn() (*child, error) {
+	if hook := spawnHook.Load(); hook != nil {
+		defer (*hook)()()
+	}
 	cmd, ctrl, err := startChild(p.child, p.env)
 	if err != nil {
 		return nil, err
@@ -381,6 +388,10 @@ func (p *pool) spawn() (*child, error) {
 	go p.reap(ch)
 	return ch, nil
 }
+
+// spawnHook, set by a test, runs as a child's start begins, and what it
+// returns when the start has returned.
+var spawnHook atomic.Pointer[func() func()]
 
 // startChild starts the program at path (or re-executes this binary when
 // path is empty) with env and the child's end of a new control socket as

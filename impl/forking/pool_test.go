@@ -202,3 +202,54 @@ func TestSparesDieWithServer(t *testing.T) {
 		return true, ""
 	})
 }
+
+// TestDrainEndsSpareStartedDuringIt tests that a spare whose start was
+// under way when Shutdown began ends too: drain ended the spares there were,
+// and the one started after it must not wait, idle, for the in-flight
+// connection to close. (A spawner that checked only for a closed pool left
+// it idle until Shutdown's wait ended.)
+func TestDrainEndsSpareStartedDuringIt(t *testing.T) {
+	impltest.VerifyNone(t)
+	m := withPool(func(s *forking.Server) { s.Spare = 1; s.SpareTimeout = time.Hour })
+	r := impltest.Start(t, m, echo.Config{Prefix: impltest.Prefix})
+	// A first connection makes the pool keep a spare.
+	c1 := r.Dial(t)
+	first := impltest.ExpectReply(t, c1, impltest.Prefix, []byte("first")).PID
+	impltest.Eventually(t, impltest.D, func() (bool, string) {
+		kids := impltest.Children(t)
+		return len(kids) == 2, fmt.Sprintf("children %v: want the first's and a spare", kids)
+	})
+	release := forking.HoldSpawns()
+	released := false
+	defer func() {
+		if !released {
+			release()
+		}
+	}()
+	// The second connection takes the spare; the spawner starting the next
+	// one is held.
+	c2 := r.Dial(t)
+	busy := impltest.ExpectReply(t, c2, impltest.Prefix, []byte("in flight")).PID
+	require.NotEqual(t, first, busy)
+	require.NoError(t, c1.Close())
+	impltest.Eventually(t, impltest.D, func() (bool, string) {
+		kids := impltest.Children(t)
+		return slices.Equal(kids, []int{busy}), fmt.Sprintf("children %v: want only the busy %d", kids, busy)
+	})
+	// Shutdown drains, then stops listening: once new connections are
+	// refused, drain has run. Then the held spare starts.
+	ctx, cancel := context.WithTimeout(context.Background(), impltest.Timeout)
+	defer cancel()
+	shut := r.Shutdown(ctx)
+	impltest.Eventually(t, impltest.D, func() (bool, string) {
+		return r.Refused(t), "the listener still accepts"
+	})
+	released = true
+	release()
+	impltest.Eventually(t, impltest.D, func() (bool, string) {
+		kids := impltest.Children(t)
+		return slices.Equal(kids, []int{busy}), fmt.Sprintf("children %v: want only the busy %d", kids, busy)
+	})
+	require.NoError(t, c2.Close())
+	require.NoError(t, <-shut)
+}
