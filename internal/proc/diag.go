@@ -87,65 +87,79 @@ func sockDiag(q diagQuery) ([]diagSock, error) {
 	if err != nil {
 		return nil, err
 	}
+	var out []diagSock
+	err = diagExchange(msg, q.dump, q.msgType(), diagMsgLen, func(data []byte) bool {
+		s := parseDiagMsg(data)
+		if !q.dump {
+			// An exact lookup has one answer and no DONE. The kernel
+			// falls back to a listener on the local port when no
+			// connection matches: that is not the socket asked for.
+			if s.state != tcpListen && int(s.remote.Port()) == q.remote.Port {
+				out = append(out, s)
+			}
+			return true
+		}
+		out = append(out, s)
+		return false
+	})
+	return out, err
+}
+
+// diagExchange sends the sock_diag request msg and hands each answer of
+// type answer (at least minLen bytes) to take, until the kernel's DONE or
+// take says it had the last (an exact lookup has one answer and no DONE).
+// An exact lookup of a socket that does not exist (ENOENT) has no answer.
+func diagExchange(msg []byte, dump bool, answer uint16, minLen int, take func(data []byte) (last bool)) error {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
 	if err != nil {
-		return nil, fmt.Errorf("sock_diag: %w", err)
+		return fmt.Errorf("sock_diag: %w", err)
 	}
 	defer unix.Close(fd)
 	tv := unix.NsecToTimeval(int64(time.Second)) // the kernel answers at once; never hang
 	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		return nil, fmt.Errorf("sock_diag: %w", err)
+		return fmt.Errorf("sock_diag: %w", err)
 	}
 	if err := unix.Sendto(fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return nil, fmt.Errorf("sock_diag: %w", err)
+		return fmt.Errorf("sock_diag: %w", err)
 	}
 
 	bp := diagBufs.Get().(*[]byte)
 	defer diagBufs.Put(bp)
 	buf := *bp
-	var out []diagSock
 	ne := binary.NativeEndian
 	for {
 		n, _, flags, _, err := unix.Recvmsg(fd, buf, nil, 0)
 		if err != nil {
-			return nil, fmt.Errorf("sock_diag: %w", err)
+			return fmt.Errorf("sock_diag: %w", err)
 		}
 		if flags&unix.MSG_TRUNC != 0 {
-			return nil, fmt.Errorf("sock_diag: answer longer than %d bytes", len(buf))
+			return fmt.Errorf("sock_diag: answer longer than %d bytes", len(buf))
 		}
 		b := buf[:n]
 		for len(b) > 0 {
 			l := int(ne.Uint32(b))
 			if len(b) < nlmsgHdrLen || l < nlmsgHdrLen || l > len(b) {
-				return nil, fmt.Errorf("sock_diag: malformed answer (%d bytes)", len(b))
+				return fmt.Errorf("sock_diag: malformed answer (%d bytes)", len(b))
 			}
 			typ, data := ne.Uint16(b[4:]), b[nlmsgHdrLen:l]
 			switch {
 			case typ == unix.NLMSG_DONE:
 				if len(data) >= 4 && int32(ne.Uint32(data)) < 0 {
-					return nil, fmt.Errorf("sock_diag: %w", unix.Errno(-int32(ne.Uint32(data))))
+					return fmt.Errorf("sock_diag: %w", unix.Errno(-int32(ne.Uint32(data))))
 				}
-				return out, nil
+				return nil
 			case typ == unix.NLMSG_ERROR && len(data) >= 4:
 				errno := unix.Errno(-int32(ne.Uint32(data)))
-				if errno == 0 || errno == unix.ENOENT && !q.dump { // ENOENT: no such socket
-					return out, nil
+				if errno == 0 || errno == unix.ENOENT && !dump { // ENOENT: no such socket
+					return nil
 				}
-				return nil, fmt.Errorf("sock_diag: %w", errno)
-			case typ == q.msgType() && len(data) >= diagMsgLen: // the answers have the request's type
-				s := parseDiagMsg(data)
-				if !q.dump {
-					// An exact lookup has one answer and no DONE. The kernel
-					// falls back to a listener on the local port when no
-					// connection matches: that is not the socket asked for.
-					if s.state == tcpListen || int(s.remote.Port()) != q.remote.Port {
-						return nil, nil
-					}
-					return []diagSock{s}, nil
+				return fmt.Errorf("sock_diag: %w", errno)
+			case typ == answer && len(data) >= minLen: // the answers have the request's type
+				if take(data) {
+					return nil
 				}
-				out = append(out, s)
 			default:
-				return nil, fmt.Errorf("sock_diag: unexpected answer (type %d, %d bytes)", typ, len(data))
+				return fmt.Errorf("sock_diag: unexpected answer (type %d, %d bytes)", typ, len(data))
 			}
 			b = b[min(nlmAlign(l), len(b)):]
 		}

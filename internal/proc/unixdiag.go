@@ -2,9 +2,7 @@ package proc
 
 import (
 	"encoding/binary"
-	"fmt"
 	"os"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -71,15 +69,6 @@ func (s UnixSocket) SendFull() bool { return s.SndBuf > 0 && s.WMem >= s.SndBuf 
 // unixDiag sends one unix_diag_req: a dump of the sockets in states
 // (ino 0), or the one socket with inode ino.
 func unixDiag(states uint32, ino uint64, show uint32) ([]UnixSocket, error) {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
-	if err != nil {
-		return nil, fmt.Errorf("sock_diag: %w", err)
-	}
-	defer unix.Close(fd)
-	tv := unix.NsecToTimeval(int64(time.Second)) // the kernel answers at once; never hang
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		return nil, fmt.Errorf("sock_diag: %w", err)
-	}
 	ne := binary.NativeEndian
 	dump := ino == 0
 	msg := make([]byte, nlmsgHdrLen+unixDiagReqLen)
@@ -98,53 +87,13 @@ func unixDiag(states uint32, ino uint64, show uint32) ([]UnixSocket, error) {
 	ne.PutUint32(req[12:], show)
 	ne.PutUint32(req[16:], ^uint32(0)) // no cookie
 	ne.PutUint32(req[20:], ^uint32(0))
-	if err := unix.Sendto(fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return nil, fmt.Errorf("sock_diag: %w", err)
-	}
 
-	bp := diagBufs.Get().(*[]byte)
-	defer diagBufs.Put(bp)
-	buf := *bp
 	var out []UnixSocket
-	for {
-		n, _, rflags, _, err := unix.Recvmsg(fd, buf, nil, 0)
-		if err != nil {
-			return nil, fmt.Errorf("sock_diag: %w", err)
-		}
-		if rflags&unix.MSG_TRUNC != 0 {
-			return nil, fmt.Errorf("sock_diag: answer longer than %d bytes", len(buf))
-		}
-		b := buf[:n]
-		for len(b) > 0 {
-			l := int(ne.Uint32(b))
-			if len(b) < nlmsgHdrLen || l < nlmsgHdrLen || l > len(b) {
-				return nil, fmt.Errorf("sock_diag: malformed answer (%d bytes)", len(b))
-			}
-			typ, data := ne.Uint16(b[4:]), b[nlmsgHdrLen:l]
-			switch {
-			case typ == unix.NLMSG_DONE:
-				if len(data) >= 4 && int32(ne.Uint32(data)) < 0 {
-					return nil, fmt.Errorf("sock_diag: %w", unix.Errno(-int32(ne.Uint32(data))))
-				}
-				return out, nil
-			case typ == unix.NLMSG_ERROR && len(data) >= 4:
-				errno := unix.Errno(-int32(ne.Uint32(data)))
-				if errno == 0 || errno == unix.ENOENT && !dump { // ENOENT: no such socket
-					return out, nil
-				}
-				return nil, fmt.Errorf("sock_diag: %w", errno)
-			case typ == unix.SOCK_DIAG_BY_FAMILY && len(data) >= unixDiagMsgLen:
-				s := parseUnixDiag(data)
-				if !dump {
-					return []UnixSocket{s}, nil // an exact lookup has one answer and no DONE
-				}
-				out = append(out, s)
-			default:
-				return nil, fmt.Errorf("sock_diag: unexpected answer (type %d, %d bytes)", typ, len(data))
-			}
-			b = b[min(nlmAlign(l), len(b)):]
-		}
-	}
+	err := diagExchange(msg, dump, unix.SOCK_DIAG_BY_FAMILY, unixDiagMsgLen, func(data []byte) bool {
+		out = append(out, parseUnixDiag(data))
+		return !dump
+	})
+	return out, err
 }
 
 func parseUnixDiag(data []byte) UnixSocket {
