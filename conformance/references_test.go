@@ -98,26 +98,13 @@ func TestReferencesInProcess(t *testing.T) {
 	}
 }
 
-// TestReferencesCommand checks both references as cmd/echoserver
+// TestReferencesCommand checks the references as cmd/echoserver
 // processes, as a user's server in another language is checked.
 // It runs beside the zoo and the third-party servers, all waiting for
 // fullRuns, so that no phase ends on a straggler while cores idle.
 func TestReferencesCommand(t *testing.T) {
 	t.Parallel()
-	bin := buildEchoserver(t)
-	for _, model := range referenceModels {
-		for _, rc := range referenceCases {
-			t.Run(string(model)+"/"+rc.name, func(t *testing.T) {
-				skipShort(t, rc.name == "stream-prefix")
-				t.Parallel()
-				target := conformance.Command(bin, "-model", string(model), "-protocol", rc.protocol.String(), "-prefix", rc.prefix, "-addr", "{addr}")
-				runFull(func() {
-					conformance.Test(t, target, append(declare(rc.protocol, echo.MustParseTemplate(rc.prefix), model),
-						conformance.ExpectEventThreads(goRuntimeThreads))...)
-				})
-			})
-		}
-	}
+	testReferenceCommands(t, "{addr}", true)
 }
 
 // TestReferencesUnix checks the references as cmd/echoserver processes on
@@ -127,20 +114,25 @@ func TestReferencesCommand(t *testing.T) {
 // zoo, as TestReferencesCommand.
 func TestReferencesUnix(t *testing.T) {
 	t.Parallel()
+	testReferenceCommands(t, "unix:{sock}", false, conformance.Unix())
+}
+
+// testReferenceCommands runs each model's reference as echoserver -addr
+// addr under each declaration (those without a prefix only when
+// unprefixed), with opts.
+func testReferenceCommands(t *testing.T, addr string, unprefixed bool, opts ...conformance.Option) {
 	bin := buildEchoserver(t)
 	for _, model := range referenceModels {
 		for _, rc := range referenceCases {
-			if rc.prefix == "" {
+			if rc.prefix == "" && !unprefixed {
 				continue
 			}
 			t.Run(string(model)+"/"+rc.name, func(t *testing.T) {
 				skipShort(t, rc.name == "stream-prefix")
 				t.Parallel()
-				target := conformance.Command(bin, "-model", string(model), "-protocol", rc.protocol.String(), "-prefix", rc.prefix, "-addr", "unix:{sock}")
-				runFull(func() {
-					conformance.Test(t, target, append(declare(rc.protocol, echo.MustParseTemplate(rc.prefix), model),
-						conformance.ExpectEventThreads(goRuntimeThreads), conformance.Unix())...)
-				})
+				target := conformance.Command(bin, "-model", string(model), "-protocol", rc.protocol.String(), "-prefix", rc.prefix, "-addr", addr)
+				all := append(declare(rc.protocol, echo.MustParseTemplate(rc.prefix), model), conformance.ExpectEventThreads(goRuntimeThreads))
+				runFull(func() { conformance.Test(t, target, append(all, opts...)...) })
 			})
 		}
 	}
