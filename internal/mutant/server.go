@@ -358,12 +358,12 @@ func (s *server) spawn(c sockConn, first []byte) {
 	if s.k.ChildLinger {
 		files = append(files, s.lingerR) // descriptor 4
 	}
+	var lf *os.File // the listener's copy for the child
 	if s.k.ChildListener {
 		s.mu.Lock()
-		lf, err := s.ln.File()
+		lf, err = s.ln.File()
 		s.mu.Unlock()
 		if err == nil {
-			defer lf.Close()
 			files = append(files, lf)
 		}
 	}
@@ -378,6 +378,11 @@ func (s *server) spawn(c sockConn, first []byte) {
 	}
 	err = cmd.Start()
 	f.Close()
+	if lf != nil {
+		// Only the child keeps the listener, as after a fork: the server
+		// itself lets go of it when it closes its own at shutdown.
+		lf.Close()
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "mutant %s: %v\n", s.m.Name, err)
 		return
