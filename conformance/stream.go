@@ -1,6 +1,8 @@
 package conformance
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -93,15 +95,11 @@ func payload(t *rapid.T, label string, maxSize int) []byte {
 // value appears.
 func seeded(seed uint64, n int) []byte {
 	r := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
-	b := make([]byte, n)
+	b := make([]byte, n+7) // whole words, cut to n
 	for i := 0; i < n; i += 8 {
-		v := r.Uint64()
-		for j := i; j < min(i+8, n); j++ {
-			b[j] = byte(v)
-			v >>= 8
-		}
+		binary.LittleEndian.PutUint64(b[i:], r.Uint64())
 	}
-	return b
+	return b[:n:n]
 }
 
 // echoConn is a connection whose echo is read continuously in the
@@ -116,15 +114,27 @@ type echoConn struct {
 	notify chan struct{}
 }
 
-func (ck *checker) openEcho() (*echoConn, error) {
+func (ck *checker) openEcho() (*echoConn, error) { return ck.openEchoFor(0) }
+
+// openEchoFor is openEcho for a client that expects about n bytes back:
+// the echo is read straight into a buffer of that size.
+func (ck *checker) openEchoFor(n int) (*echoConn, error) {
 	c, err := ck.dial()
 	if err != nil {
 		return nil, err
 	}
-	e := &echoConn{conn: c, done: make(chan struct{}), notify: make(chan struct{}, 1)}
+	e := &echoConn{conn: c, done: make(chan struct{}), notify: make(chan struct{}, 1),
+		got: make([]byte, 0, max(n+echoSlack, minEchoRead))}
 	go e.readLoop()
 	return e, nil
 }
+
+// Reads go straight into the free end of echoConn.got; it grows when less
+// than minEchoRead is free. echoSlack is room for a prefix.
+const (
+	minEchoRead = 64 << 10
+	echoSlack   = 512
+)
 
 // openEchoes opens k echo connections at once; closeAll closes them and
 // waits for their readers. A connection that cannot be opened ends the
@@ -149,20 +159,28 @@ func (ck *checker) openEchoes(k int) (es []*echoConn, closeAll func()) {
 
 func (e *echoConn) readLoop() {
 	defer close(e.done)
-	buf := make([]byte, 256<<10)
 	_ = e.c.SetReadDeadline(time.Time{})
 	for {
-		n, err := e.c.Read(buf)
+		// Only this goroutine writes got, and only past its length: the
+		// bytes up to it, which snapshot hands out, never change.
 		e.mu.Lock()
-		e.got = append(e.got, buf[:n]...)
-		over := len(e.got) > len(e.sent)+(1<<20)+64
+		got := e.got
+		e.mu.Unlock()
+		if cap(got)-len(got) < minEchoRead {
+			got = append(make([]byte, 0, 2*cap(got)+minEchoRead), got...)
+		}
+		n, err := e.c.Read(got[len(got):cap(got)])
+		got = got[:len(got)+n]
+		e.mu.Lock()
+		e.got = got
+		over := len(got) > len(e.sent)+(1<<20)+64
 		if err == nil && over {
 			err = fmt.Errorf("the server sent over 1 MiB more than it was sent; the harness stopped reading")
 		}
 		e.err = err
 		e.mu.Unlock()
 		if n > 0 {
-			e.tr.add(e.id, "recv", buf[:n], n)
+			e.tr.add(e.id, "recv", got[len(got)-n:], n)
 		}
 		select {
 		case e.notify <- struct{}{}:
@@ -179,9 +197,15 @@ func (e *echoConn) readLoop() {
 	}
 }
 
+// send writes p, which the caller leaves unchanged from then on: the first
+// write is kept without a copy.
 func (e *echoConn) send(p []byte) error {
 	e.mu.Lock()
-	e.sent = append(e.sent, p...)
+	if len(e.sent) == 0 {
+		e.sent = p[:len(p):len(p)] // a later append copies
+	} else {
+		e.sent = append(e.sent, p...)
+	}
 	e.mu.Unlock()
 	return e.write(p)
 }
@@ -189,7 +213,7 @@ func (e *echoConn) send(p []byte) error {
 func (e *echoConn) snapshot() ([]byte, []byte, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.got, e.sent, e.err
+	return e.got[:len(e.got):len(e.got)], e.sent, e.err
 }
 
 // waitEcho waits until the whole echo of what was sent has come back (or
@@ -457,10 +481,26 @@ func testStreamFullDuplex(ck *checker) {
 	}
 }
 
-// boundaryData is n bytes to send: every byte value first (0x00 to 0xff),
-// then pseudo-random bytes, so that a lost, altered or moved block shows.
-func boundaryData(n int) []byte {
-	b := seeded(uint64(n), n)
+// boundaryData is n bytes to send, the caller's to change: every byte
+// value first (0x00 to 0xff), then pseudo-random bytes, so that a lost,
+// altered or moved block shows.
+func boundaryData(n int) []byte { return bytes.Clone(boundaryView(n)) }
+
+// boundaryView is boundaryData, not to be changed: every size is a prefix
+// of the same bytes, made once, so that the fixed cases (tens of MiB each
+// run) cost no generation each.
+func boundaryView(n int) []byte {
+	b := boundaryBytes()
+	if n > len(b) {
+		b = makeBoundary(n)
+	}
+	return b[:n:n]
+}
+
+var boundaryBytes = sync.OnceValue(func() []byte { return makeBoundary(8<<20 + 1) })
+
+func makeBoundary(n int) []byte {
+	b := seeded(1, n)
 	for i := range min(n, 256) {
 		b[i] = byte(i)
 	}
@@ -491,14 +531,14 @@ func boundarySizes(max int) []int {
 func streamBoundaries(ck *checker) {
 	ck.fixedEcho(nil, 1) // the empty connection: the prefix alone, then EOF
 	for _, n := range boundarySizes(8 << 20) {
-		ck.fixedEcho(boundaryData(n), n)
+		ck.fixedEcho(boundaryView(n), n)
 	}
 	for c := 1; c <= 256<<10; c <<= 1 {
 		n := min(max(4*c+1, 8193), 1<<20+1)
-		ck.fixedEcho(boundaryData(n), c)
+		ck.fixedEcho(boundaryView(n), c)
 	}
-	ck.fixedReset(boundaryData(4096))
-	openAtOnce(ck, func(i int) []byte { return boundaryData(1000 + i) })
+	ck.fixedReset(boundaryView(4096))
+	openAtOnce(ck, func(i int) []byte { return boundaryView(1000 + i) })
 }
 
 // fixedReset is the fixed case of a client that resets after sending
@@ -550,7 +590,7 @@ func openAtOnce(ck *checker, data func(i int) []byte) {
 // chunk bytes, then a half-close; what finally came back must be the
 // prefix and data, exactly.
 func (ck *checker) fixedEcho(data []byte, chunk int) {
-	e, err := ck.openEcho()
+	e, err := ck.openEchoFor(len(data))
 	if err != nil {
 		ck.Fatal(err)
 	}
