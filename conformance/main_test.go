@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -33,6 +34,9 @@ func TestMain(m *testing.M) {
 	if !set {
 		_ = flag.Set("test.parallel", "1000")
 	}
+	// As the CLI (cli.Run) does: the harness's data would otherwise make
+	// the collector run for a tenth of the zoo's CPU.
+	debug.SetGCPercent(400)
 	// The harness sets rapid's flags for its properties (options Checks,
 	// Seed, ShrinkTime), as for any user of conformance.Test.
 	cleanup, err := testbin.Supervisor()

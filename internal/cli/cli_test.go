@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 	case len(os.Args) == 4 && os.Args[1] == "-hostile":
 		os.Exit(hostile(os.Args[2], os.Args[3]))
 	case len(os.Args) > 1 && os.Args[1] == "-cli":
-		os.Exit(run(os.Args[2:], os.Stdout, os.Stderr))
+		os.Exit(Run(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	cleanup, err := testbin.Supervisor()
