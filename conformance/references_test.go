@@ -15,10 +15,12 @@ import (
 )
 
 // referenceCases are the declarations the references are checked under:
-// every protocol, with and without a prefix. With -short, the in-process
-// cases (each protocol with a prefix) and one command case (stream with a
-// prefix: SHUT-5 needs a command) cover every requirement once for each
-// reference.
+// every protocol, with and without a prefix. Each runs once per reference,
+// and every way of running a server is covered: in process over TCP (with
+// a prefix), as a command over TCP (without one), as a command over a Unix
+// socket (with one). With -short, the in-process cases and one command
+// case on each transport (stream: SHUT-5 needs a command, SHUT-8 a Unix
+// socket) cover every requirement once for each reference.
 var referenceCases = []struct {
 	name     string
 	protocol echo.Protocol
@@ -99,36 +101,36 @@ func TestReferencesInProcess(t *testing.T) {
 }
 
 // TestReferencesCommand checks the references as cmd/echoserver
-// processes, as a user's server in another language is checked.
+// processes, as a user's server in another language is checked, under the
+// declarations without a prefix (those with one run in process and over
+// Unix: the prefix and the transport are independent of each other).
 // It runs beside the zoo and the third-party servers, all waiting for
 // fullRuns, so that no phase ends on a straggler while cores idle.
 func TestReferencesCommand(t *testing.T) {
 	t.Parallel()
-	testReferenceCommands(t, "{addr}", true)
+	testReferenceCommands(t, "{addr}", false)
 }
 
 // TestReferencesUnix checks the references as cmd/echoserver processes on
 // a Unix-domain socket (-addr unix:{sock}), every model and protocol, each
-// with a prefix (the declarations without one differ from them over TCP
-// only in the prefix, which TestReferencesCommand covers). Beside the
-// zoo, as TestReferencesCommand.
+// with a prefix. Beside the zoo, as TestReferencesCommand.
 func TestReferencesUnix(t *testing.T) {
 	t.Parallel()
-	testReferenceCommands(t, "unix:{sock}", false, conformance.Unix())
+	testReferenceCommands(t, "unix:{sock}", true, conformance.Unix())
 }
 
 // testReferenceCommands runs each model's reference as echoserver -addr
-// addr under each declaration (those without a prefix only when
-// unprefixed), with opts.
-func testReferenceCommands(t *testing.T, addr string, unprefixed bool, opts ...conformance.Option) {
+// addr under each declaration with a prefix (prefixed) or without one,
+// with opts.
+func testReferenceCommands(t *testing.T, addr string, prefixed bool, opts ...conformance.Option) {
 	bin := buildEchoserver(t)
 	for _, model := range referenceModels {
 		for _, rc := range referenceCases {
-			if rc.prefix == "" && !unprefixed {
+			if (rc.prefix != "") != prefixed {
 				continue
 			}
 			t.Run(string(model)+"/"+rc.name, func(t *testing.T) {
-				skipShort(t, rc.name == "stream-prefix")
+				skipShort(t, rc.protocol == echo.Stream)
 				t.Parallel()
 				target := conformance.Command(bin, "-model", string(model), "-protocol", rc.protocol.String(), "-prefix", rc.prefix, "-addr", addr)
 				all := append(declare(rc.protocol, echo.MustParseTemplate(rc.prefix), model), conformance.ExpectEventThreads(goRuntimeThreads))
