@@ -443,16 +443,23 @@ func halfClose(ck *checker, what string, data func(n int) []byte) {
 func testStreamFullDuplex(ck *checker) {
 	sizes := []int{1 << 20, 8 << 20}
 	errs := make(chan error, len(sizes))
-	// Both connections open before either sends: the transfers overlap,
-	// whatever the scheduler does.
+	// Both connections open, and accepted, before either sends: the
+	// transfers overlap whatever the scheduler does, and a server that
+	// mixes up its connections shows it in every run, not in the runs
+	// where it took the second only after the first was done. (A server
+	// that takes one connection at a time is given D, then the transfers
+	// go ahead: that is CONC-1's business.)
 	es := make([]*echoConn, len(sizes))
+	cs := make([]*conn, len(sizes))
 	for i := range sizes {
 		e, err := ck.openEcho()
 		if err != nil {
 			ck.Fatal(err)
 		}
-		es[i] = e
+		es[i], cs[i] = e, e.conn
 	}
+	ep := ck.server().ep
+	ck.poll(ck.dl.D, func() bool { return acceptedCount(ep, cs) == len(cs) })
 	for i, n := range sizes {
 		e := es[i]
 		go func() {
