@@ -160,12 +160,10 @@ func (ck *checker) openEchoes(k int) (es []*echoConn, closeAll func()) {
 func (e *echoConn) readLoop() {
 	defer close(e.done)
 	_ = e.c.SetReadDeadline(time.Time{})
+	// Only this goroutine writes got, and only past its length: the bytes
+	// up to it, which snapshot hands out, never change.
+	got := e.got
 	for {
-		// Only this goroutine writes got, and only past its length: the
-		// bytes up to it, which snapshot hands out, never change.
-		e.mu.Lock()
-		got := e.got
-		e.mu.Unlock()
 		if cap(got)-len(got) < minEchoRead {
 			got = append(make([]byte, 0, 2*cap(got)+minEchoRead), got...)
 		}
