@@ -64,7 +64,7 @@ var raceCases = map[string]bool{"thread/stream-prefix": true, "fork/oneshot-pref
 // raceCommandCases are the command cases run under the race detector: one
 // on each transport, with children over TCP (the zoo's -short rows run
 // thread-model commands on both).
-var raceCommandCases = map[string]bool{"tcp fork/stream": true, "unix event/stream-prefix": true}
+var raceCommandCases = map[string]bool{"TestReferencesCommand/fork/stream": true, "TestReferencesUnix/event/stream-prefix": true}
 
 // TestReferencesInProcess checks the references in this process, with a
 // prefix (the declarations without one run as commands,
@@ -113,7 +113,7 @@ func TestReferencesInProcess(t *testing.T) {
 // fullRuns, so that no phase ends on a straggler while cores idle.
 func TestReferencesCommand(t *testing.T) {
 	t.Parallel()
-	testReferenceCommands(t, "tcp", "{addr}", false)
+	testReferenceCommands(t, "{addr}", false)
 }
 
 // TestReferencesUnix checks the references as cmd/echoserver processes on
@@ -121,13 +121,13 @@ func TestReferencesCommand(t *testing.T) {
 // with a prefix. Beside the zoo, as TestReferencesCommand.
 func TestReferencesUnix(t *testing.T) {
 	t.Parallel()
-	testReferenceCommands(t, "unix", "unix:{sock}", true, conformance.Unix())
+	testReferenceCommands(t, "unix:{sock}", true, conformance.Unix())
 }
 
 // testReferenceCommands runs each model's reference as echoserver -addr
-// addr (an address of the transport named) under each declaration with a
-// prefix (prefixed) or without one, with opts.
-func testReferenceCommands(t *testing.T, transport, addr string, prefixed bool, opts ...conformance.Option) {
+// addr under each declaration with a prefix (prefixed) or without one,
+// with opts.
+func testReferenceCommands(t *testing.T, addr string, prefixed bool, opts ...conformance.Option) {
 	bin := buildEchoserver(t)
 	for _, model := range referenceModels {
 		for _, rc := range referenceCases {
@@ -136,7 +136,7 @@ func testReferenceCommands(t *testing.T, transport, addr string, prefixed bool, 
 			}
 			t.Run(string(model)+"/"+rc.name, func(t *testing.T) {
 				skipShort(t, rc.protocol == echo.Stream)
-				if mutant.RaceEnabled && !raceCommandCases[transport+" "+string(model)+"/"+rc.name] {
+				if mutant.RaceEnabled && !raceCommandCases[t.Name()] {
 					t.Skip("-race: one command case on each transport runs under the race detector; every case runs without it")
 				}
 				t.Parallel()
