@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"fmt"
+	"runtime"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -66,15 +67,37 @@ func testNonReader(ck *checker) {
 			sent += n
 		}
 	}
-	backedUp := ck.poll(ck.dl.D, func() bool {
-		write()
-		q, found, err := ep.queues(hog.c, sent)
-		return err != nil || !found || closed || sent >= nonReaderBytes || (q.SendFull && q.Recv > 0)
-	})
+	// Wait for an event: the echo backed up, the server let go of the
+	// connection, or it took all 64 MiB. D bounds a wait in which the
+	// server read nothing more and slept (no thread of it runnable), not
+	// the whole wait: a server starved of the CPU on a loaded machine is
+	// still on its way to the backup, and asking another client before it
+	// got there would pass a server that blocks by the luck of the
+	// scheduler. The check's watchdog bounds the rest.
+	backedUp, gone, stalled := false, false, false
+	for !backedUp && !gone && !closed && sent < nonReaderBytes && !stalled {
+		before := sent
+		moved := ck.poll(ck.dl.D, func() bool {
+			write()
+			q, found, err := ep.queues(hog.c, sent)
+			if err != nil {
+				ck.rec.harnessError(fmt.Errorf("ROBUST-4 cannot see the server's side of the connection: %w", err))
+				runtime.Goexit()
+			}
+			backedUp, gone = q.SendFull && q.Recv > 0, !found
+			return backedUp || gone || closed || sent >= nonReaderBytes || sent != before
+		})
+		// It read nothing for D: stalled, unless a thread of it is
+		// runnable, that is held back by the scheduler alone.
+		stalled = !moved && !ck.server().runnable()
+		if err := ck.stopped(); err != nil {
+			ck.Fatalf("while a client wrote and never read (%d bytes written): %v", sent, err)
+		}
+	}
 	ck.tr.add(hog.id, "send", nil, sent)
 	why := fmt.Sprintf("%d bytes written, the server's echo to it backed up", sent)
 	if !backedUp {
-		why = fmt.Sprintf("%d bytes written; the server's echo to it had not backed up within %v", sent, ck.dl.D)
+		why = fmt.Sprintf("%d bytes written; the server's echo to it had not backed up, and it read nothing more for %v", sent, ck.dl.D)
 	}
 	if _, err := ck.dialExchange(1); err != nil {
 		ck.Fatalf("while another client wrote and never read (%s): %v", why, err)

@@ -97,6 +97,14 @@ func (in *instance) processes() []int {
 	return append([]int{in.pid}, kids...)
 }
 
+// runnable reports whether a thread of the server's processes is running
+// or waiting for a CPU; false when the server shares this process (its
+// threads are the harness's) or has none to see.
+func (in *instance) runnable() bool {
+	pids := slices.DeleteFunc(in.processes(), func(pid int) bool { return pid == os.Getpid() })
+	return len(pids) > 0 && proc.Runnable(pids...)
+}
+
 // deadNow reports whether the server is known to have died (dead is nil,
 // and never ready, when nothing of the server can be watched).
 func (in *instance) deadNow() bool {

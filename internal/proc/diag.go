@@ -129,6 +129,11 @@ func diagExchange(msg []byte, dump bool, answer uint16, minLen int, take func(da
 	ne := binary.NativeEndian
 	for {
 		n, _, flags, _, err := unix.Recvmsg(fd, buf, nil, 0)
+		if err == unix.EINTR {
+			// With SO_RCVTIMEO set, a signal (the Go runtime's preemption)
+			// interrupts the wait even under SA_RESTART: wait again.
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("sock_diag: %w", err)
 		}

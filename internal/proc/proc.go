@@ -192,3 +192,26 @@ func sortedKeys[K int | uint64](set map[K]bool) []K {
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out
 }
+
+// Runnable reports whether a thread of one of pids is running or waiting
+// for a CPU (state R in /proc/PID/task/TID/stat): the process has work to
+// do and only the scheduler holds it back, as opposed to sleeping until an
+// event.
+func Runnable(pids ...int) bool {
+	pfs, err := procFS()
+	if err != nil {
+		return false
+	}
+	for _, pid := range pids {
+		threads, err := pfs.AllThreads(pid)
+		if err != nil {
+			continue // gone
+		}
+		for _, t := range threads {
+			if st, err := t.Stat(); err == nil && st.State == "R" {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -284,3 +284,14 @@ func TestAccepted(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, ok)
 }
+
+// TestRunnable tests that a process spinning on the CPU is runnable and a
+// sleeping one is not.
+func TestRunnable(t *testing.T) {
+	spin := startGroup(t, "while :; do :; done")
+	require.Eventually(t, func() bool { return Runnable(spin.Process.Pid) }, waitFor, time.Millisecond)
+	sleeper := startGroup(t, "exec sleep 60")
+	require.Eventually(t, func() bool { return !Runnable(sleeper.Process.Pid) }, waitFor, time.Millisecond)
+	require.True(t, Runnable(spin.Process.Pid, sleeper.Process.Pid), "one of them spins")
+	require.False(t, Runnable(), "no process")
+}
