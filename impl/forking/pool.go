@@ -148,6 +148,9 @@ func (p *pool) handed(ch *child, peer int, rchar int64) {
 	defer p.mu.Unlock()
 	if p.all[ch] {
 		ch.peer, ch.since, ch.rchar = peer, time.Now(), rchar
+		// A connection waiting for a child at the bound passed ch over
+		// while its handover was under way: it looks again.
+		p.ready.Broadcast()
 	} else if peer >= 0 {
 		_ = unix.Close(peer) // reaped already
 	}

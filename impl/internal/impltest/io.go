@@ -123,6 +123,18 @@ func ExpectEcho(t testing.TB, c Conn, msg []byte) {
 	ExpectReply(t, c, echo.Template{}, msg)
 }
 
+// ExpectPrefix reads the rendering of tmpl that a server sends as it
+// takes c, before any byte was sent: c is being served (by a child, in
+// the fork model) once it returns. It returns the prefix values.
+func ExpectPrefix(t testing.TB, c Conn, tmpl echo.Template) echo.Values {
+	t.Helper()
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(D)))
+	v, rest, err := readPrefix(c, tmpl)
+	require.NoError(t, err, "reading the prefix of a connection that sent nothing (hang guard %v)", D)
+	require.Empty(t, rest, "bytes after the prefix, before anything was sent")
+	return v
+}
+
 // ExpectEOF half-closes c and expects EOF within D with no byte before it.
 func ExpectEOF(t testing.TB, c Conn) {
 	t.Helper()
