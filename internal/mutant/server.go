@@ -354,20 +354,15 @@ func (s *server) spawn(c sockConn, first []byte) {
 		fmt.Fprintf(os.Stderr, "mutant %s: %v\n", s.m.Name, err)
 		return
 	}
+	cc := childConfig{name: s.m.Name, protocol: s.cfg.Protocol, maxMsg: s.cfg.MaxMsg, prefix: s.cfg.Prefix.String(), first: first}
+	if s.k.ChildListener {
+		s.spawnWithListener(f, cc)
+		return
+	}
 	files := []*os.File{f}
 	if s.k.ChildLinger {
 		files = append(files, s.lingerR) // descriptor 4
 	}
-	var lf *os.File // the listener's copy for the child
-	if s.k.ChildListener {
-		s.mu.Lock()
-		lf, err = s.ln.File()
-		s.mu.Unlock()
-		if err == nil {
-			files = append(files, lf)
-		}
-	}
-	cc := childConfig{name: s.m.Name, protocol: s.cfg.Protocol, maxMsg: s.cfg.MaxMsg, prefix: s.cfg.Prefix.String(), first: first}
 	cmd := &exec.Cmd{
 		Path:        "/proc/self/exe",
 		Args:        []string{os.Args[0], "-test.run=^$"},
@@ -378,11 +373,6 @@ func (s *server) spawn(c sockConn, first []byte) {
 	}
 	err = cmd.Start()
 	f.Close()
-	if lf != nil {
-		// Only the child keeps the listener, as after a fork: the server
-		// itself lets go of it when it closes its own at shutdown.
-		lf.Close()
-	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "mutant %s: %v\n", s.m.Name, err)
 		return
@@ -400,6 +390,55 @@ func (s *server) spawn(c sockConn, first []byte) {
 		return
 	}
 	_ = cmd.Wait()
+}
+
+// spawnWithListener is spawn for a child that also inherits the listening
+// socket, as descriptor 4. os/exec hands its files over with File.Fd, which
+// puts a descriptor in blocking mode, and a copy of the listener shares
+// that mode with the server's own: its accept loop would then block in
+// accept(2), and its shutdown, which closes the listener, would wait for a
+// connection that never comes. The child gets raw descriptors instead.
+func (s *server) spawnWithListener(f *os.File, cc childConfig) {
+	defer f.Close()
+	lfd := -1
+	s.mu.Lock()
+	if rc, err := s.ln.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) {
+			if d, err := unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0); err == nil {
+				lfd = d
+			}
+		})
+	}
+	s.mu.Unlock()
+	null, err := os.Open(os.DevNull)
+	pid := 0
+	if err == nil {
+		files := []uintptr{null.Fd(), null.Fd(), 2, f.Fd()}
+		if lfd >= 0 { // the listener closed meanwhile: the child serves without it
+			files = append(files, uintptr(lfd))
+		}
+		pid, err = syscall.ForkExec("/proc/self/exe", []string{os.Args[0], "-test.run=^$"}, &syscall.ProcAttr{
+			Env:   append(os.Environ(), envChild+"="+cc.encode()),
+			Files: files,
+			Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
+		})
+		null.Close()
+	}
+	// Only the child keeps the listener, as after a fork: the server
+	// itself lets go of it when it closes its own at shutdown.
+	if lfd >= 0 {
+		_ = unix.Close(lfd)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "mutant %s: %v\n", s.m.Name, err)
+		return
+	}
+	var ws syscall.WaitStatus
+	for {
+		if _, err := syscall.Wait4(pid, &ws, 0, nil); err != syscall.EINTR {
+			return
+		}
+	}
 }
 
 // childConfig is what a fork-model child needs to serve its connection.
