@@ -293,6 +293,9 @@ func TestFailingServerReports(t *testing.T) {
 	code, stdout, _ = runCLI(t, "-seed", "3", "-run", "STREAM-1", "--", os.Args[0], "-broken-echo-random", "{addr}")
 	require.Equal(t, 1, code, stdout)
 	require.Contains(t, stdout, "STREAM-1   FAIL")
+	// The verdict is named once: the detail under it does not repeat it.
+	require.Equal(t, 1, strings.Count(stdout, "exact echo, any bytes, any writes"), stdout)
+	require.Contains(t, stdout, "\n    requirement: ", stdout)
 	require.NotContains(t, stdout, "a fixed case", stdout)
 	require.Contains(t, stdout, "minimal counterexample:")
 	require.Contains(t, stdout, "reproduce: echoconform -run '^STREAM-1$' -seed=")

@@ -121,7 +121,10 @@ func (c *config) writeText(w io.Writer, rep *conformance.Report, color bool) {
 		fmt.Fprintf(w, "%-10s %s %-6s %s (%v)\n", r.ID, shown, r.Level, r.Title, r.Duration.Round(1e6))
 		switch {
 		case r.Verdict == conformance.Fail || r.Verdict == conformance.Error:
-			fmt.Fprintf(w, "    %s\n", strings.ReplaceAll(conformance.FormatResult(r), "\n", "\n    "))
+			// The line above names the verdict; the rest is the detail.
+			if _, detail, ok := strings.Cut(conformance.FormatResult(r), "\n"); ok {
+				fmt.Fprintf(w, "  %s\n", strings.ReplaceAll(detail, "\n", "\n  "))
+			}
 			fmt.Fprintf(w, "    reproduce: %s\n", c.reproduce(r))
 		case c.verbose && r.Message != "":
 			fmt.Fprintf(w, "    %s\n", strings.ReplaceAll(r.Message, "\n", "\n    "))
