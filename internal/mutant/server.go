@@ -342,7 +342,14 @@ func (s *server) handle(c sockConn, first []byte) {
 }
 
 // spawn serves a connection in a child process (fork model): the current
-// binary again, with the socket as descriptor 3, and waits for it.
+// binary again, with the socket as descriptor 3 (and the linger pipe's
+// read end or a copy of the listener as 4, for the mutants that have one),
+// and waits for it. The child gets raw descriptors (syscall.ForkExec):
+// os/exec and os.StartProcess hand files over with File.Fd, which puts a
+// descriptor in blocking mode, and a copy of the listener shares that mode
+// with the server's own. Its accept loop would then block in accept(2),
+// and its shutdown, which closes the listener, would wait for a connection
+// that never comes.
 func (s *server) spawn(c sockConn, first []byte) {
 	f, err := c.File()
 	if s.k.LeakFD {
@@ -355,53 +362,68 @@ func (s *server) spawn(c sockConn, first []byte) {
 		return
 	}
 	cc := childConfig{name: s.m.Name, protocol: s.cfg.Protocol, maxMsg: s.cfg.MaxMsg, prefix: s.cfg.Prefix.String(), first: first}
-	if s.k.ChildListener {
-		s.spawnWithListener(f, cc)
-		return
-	}
-	files := []*os.File{f}
-	if s.k.ChildLinger {
-		files = append(files, s.lingerR) // descriptor 4
-	}
-	cmd := &exec.Cmd{
-		Path:        "/proc/self/exe",
-		Args:        []string{os.Args[0], "-test.run=^$"},
-		Env:         append(os.Environ(), envChild+"="+cc.encode()),
-		Stderr:      os.Stderr,
-		ExtraFiles:  files,
-		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
-	}
-	err = cmd.Start()
-	f.Close()
+	pid, err := s.forkChild(f, cc)
+	f.Close() // the child's now: the server keeps no copy while it serves
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "mutant %s: %v\n", s.m.Name, err)
+		return
+	}
+	// Wait as os/exec does, as most Go forking servers do: in a goroutine
+	// holding a pidfd (os.FindProcess opens one), so a child that lives on
+	// costs the server a descriptor and a blocked thread.
+	p, err := os.FindProcess(pid)
+	if err != nil {
 		return
 	}
 	if s.k.Zombies {
 		// Wait for the exit, but leave the child unreaped.
 		var info unix.Siginfo
 		for {
-			err := unix.Waitid(unix.P_PID, cmd.Process.Pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+			err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
 			if err != unix.EINTR {
 				break
 			}
 		}
-		_ = cmd.Process.Release()
+		_ = p.Release()
 		return
 	}
-	_ = cmd.Wait()
+	_, _ = p.Wait()
 }
 
-// spawnWithListener is spawn for a child that also inherits the listening
-// socket, as descriptor 4. os/exec hands its files over with File.Fd, which
-// puts a descriptor in blocking mode, and a copy of the listener shares
-// that mode with the server's own: its accept loop would then block in
-// accept(2), and its shutdown, which closes the listener, would wait for a
-// connection that never comes. The child gets raw descriptors instead.
-func (s *server) spawnWithListener(f *os.File, cc childConfig) {
-	defer f.Close()
-	lfd := -1
+// forkChild starts the child with conn as descriptor 3, and descriptor 4
+// for the mutants that give it one. Only the child keeps what it is given
+// but the linger pipe: the server lets go of its copy of the listener at
+// once, as after a fork.
+func (s *server) forkChild(conn *os.File, cc childConfig) (int, error) {
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		return 0, err
+	}
+	defer null.Close()
+	files := []uintptr{null.Fd(), null.Fd(), 2, conn.Fd()}
+	switch {
+	case s.k.ChildLinger:
+		files = append(files, s.lingerR.Fd())
+	case s.k.ChildListener:
+		// A listener closed meanwhile: the child serves without it.
+		if lfd := s.dupListener(); lfd >= 0 {
+			defer unix.Close(lfd)
+			files = append(files, uintptr(lfd))
+		}
+	}
+	return syscall.ForkExec("/proc/self/exe", []string{os.Args[0], "-test.run=^$"}, &syscall.ProcAttr{
+		Env:   append(os.Environ(), envChild+"="+cc.encode()),
+		Files: files,
+		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
+	})
+}
+
+// dupListener returns a close-on-exec copy of the listening socket's
+// descriptor, or -1 once the listener is closed.
+func (s *server) dupListener() int {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	lfd := -1
 	if rc, err := s.ln.SyscallConn(); err == nil {
 		_ = rc.Control(func(fd uintptr) {
 			if d, err := unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0); err == nil {
@@ -409,36 +431,7 @@ func (s *server) spawnWithListener(f *os.File, cc childConfig) {
 			}
 		})
 	}
-	s.mu.Unlock()
-	null, err := os.Open(os.DevNull)
-	pid := 0
-	if err == nil {
-		files := []uintptr{null.Fd(), null.Fd(), 2, f.Fd()}
-		if lfd >= 0 { // the listener closed meanwhile: the child serves without it
-			files = append(files, uintptr(lfd))
-		}
-		pid, err = syscall.ForkExec("/proc/self/exe", []string{os.Args[0], "-test.run=^$"}, &syscall.ProcAttr{
-			Env:   append(os.Environ(), envChild+"="+cc.encode()),
-			Files: files,
-			Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
-		})
-		null.Close()
-	}
-	// Only the child keeps the listener, as after a fork: the server
-	// itself lets go of it when it closes its own at shutdown.
-	if lfd >= 0 {
-		_ = unix.Close(lfd)
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "mutant %s: %v\n", s.m.Name, err)
-		return
-	}
-	var ws syscall.WaitStatus
-	for {
-		if _, err := syscall.Wait4(pid, &ws, 0, nil); err != syscall.EINTR {
-			return
-		}
-	}
+	return lfd
 }
 
 // childConfig is what a fork-model child needs to serve its connection.
