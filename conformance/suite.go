@@ -193,8 +193,9 @@ func Test(t *testing.T, target Target, opts ...Option) {
 	}
 }
 
-// FormatResult renders a result the way a person reads it: the requirement,
-// what went wrong, the shrunk counterexample, the transcript and the
+// FormatResult renders a result the way a person reads it: a first line
+// "ID VERDICT (LEVEL): title", then, indented, the requirement, what went
+// wrong, the shrunk counterexample, the transcript and the
 // server's last output.
 func FormatResult(r Result) string {
 	var b strings.Builder

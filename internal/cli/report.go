@@ -121,7 +121,8 @@ func (c *config) writeText(w io.Writer, rep *conformance.Report, color bool) {
 		fmt.Fprintf(w, "%-10s %s %-6s %s (%v)\n", r.ID, shown, r.Level, r.Title, r.Duration.Round(1e6))
 		switch {
 		case r.Verdict == conformance.Fail || r.Verdict == conformance.Error:
-			// The line above names the verdict; the rest is the detail.
+			// The line above names the verdict: FormatResult's first
+			// line would say it again.
 			if _, detail, ok := strings.Cut(conformance.FormatResult(r), "\n"); ok {
 				fmt.Fprintf(w, "  %s\n", strings.ReplaceAll(detail, "\n", "\n  "))
 			}
