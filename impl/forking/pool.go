@@ -83,11 +83,23 @@ func newPool(program string, env []string, maxChildren, spare int, spareTimeout,
 	return p
 }
 
-// hasRoom reports whether a connection would get a child now.
+// hasRoom reports whether a connection would get a child without a
+// reclaim: a spare, or a slot no busy child and no connection waiting
+// before it holds.
 func (p *pool) hasRoom() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.idle) > 0 || len(p.all)+p.starting < p.maxChildren
+	return len(p.idle) > 0 || !p.atBound(p.waiting+1)
+}
+
+// atBound reports whether waiting connections, with the busy children,
+// are more than maxChildren: the last of them gets a child only once a
+// busy one exits. A slot held by a spare still starting or by an ended
+// spare not reaped yet is not taken: its child, or the one the spawner
+// starts once it is reaped, goes to a waiting connection. Called with p.mu
+// held.
+func (p *pool) atBound(waiting int) bool {
+	return p.busy+waiting > p.maxChildren
 }
 
 func (p *pool) isClosed() bool {
@@ -116,7 +128,7 @@ func (p *pool) take(readable bool, stopped *atomic.Bool) *child {
 		p.waiting++
 		p.poke()
 		for len(p.idle) == 0 && !p.closed && !stopped.Load() {
-			if len(p.all)+p.starting >= p.maxChildren {
+			if p.atBound(p.waiting) {
 				if !readable {
 					// At the bound: wait for data first, and not here.
 					p.waiting--

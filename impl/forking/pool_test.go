@@ -219,7 +219,7 @@ func TestDrainEndsSpareStartedDuringIt(t *testing.T) {
 		kids := impltest.Children(t)
 		return len(kids) == 2, fmt.Sprintf("children %v: want the first's and a spare", kids)
 	})
-	release := forking.HoldSpawns()
+	release, _ := forking.HoldSpawns()
 	released := false
 	defer func() {
 		if !released {
@@ -252,4 +252,45 @@ func TestDrainEndsSpareStartedDuringIt(t *testing.T) {
 	})
 	require.NoError(t, c2.Close())
 	require.NoError(t, <-shut)
+}
+
+// TestSilentConnectionGetsStartingSpare tests that a connection that has
+// sent nothing yet waits for a spare whose start is under way, when no
+// busy child holds that slot: it is not at the bound, and must not wait
+// for data first. (The pool counted a starting spare as a slot taken, so
+// such a client, waiting for its prefix before it spoke, waited for ever.)
+func TestSilentConnectionGetsStartingSpare(t *testing.T) {
+	impltest.VerifyNone(t)
+	var srv *forking.Server
+	m := withPool(func(s *forking.Server) {
+		s.MaxChildren, s.Spare, s.SpareTimeout = 1, 1, time.Hour
+		srv = s
+	})
+	r := impltest.Start(t, m, echo.Config{Prefix: impltest.Prefix})
+	// A first connection makes the pool keep a spare; its child holds the
+	// one slot until it ends.
+	c1 := r.Dial(t)
+	impltest.ExpectReply(t, c1, impltest.Prefix, []byte("first"))
+	release, held := forking.HoldSpawns()
+	released := false
+	defer func() {
+		if !released {
+			release()
+		}
+	}()
+	require.NoError(t, c1.Close())
+	// The first child is reaped, and the spare that takes its slot is
+	// being started, held.
+	impltest.Eventually(t, impltest.D, func() (bool, string) {
+		kids := impltest.Children(t)
+		return len(kids) == 0 && held() == 1, fmt.Sprintf("children %v, %d starts held: want none and one", kids, held())
+	})
+	silent := r.Dial(t)
+	impltest.Eventually(t, impltest.D, func() (bool, string) {
+		return srv.Waiting() == 1, fmt.Sprintf("%d connections wait for a child: want the silent one", srv.Waiting())
+	})
+	released = true
+	release()
+	m.CheckValues(t, impltest.ExpectPrefix(t, silent, impltest.Prefix))
+	require.NoError(t, silent.Close())
 }
