@@ -34,7 +34,10 @@
 // Idle clients cannot starve active ones at the MaxChildren bound. Below
 // the bound a connection gets a child at once, whether it sends or not (so
 // that every open connection has its child, as SPEC.md MODEL-1 and
-// PREFIX-2 check). At the bound, a new connection waits in the server
+// PREFIX-2 check). The bound is reached when each of the MaxChildren
+// slots serves a connection or is promised to one that came first; a
+// spare, or one still starting, leaves its slot free. At the bound, a new
+// connection waits in the server
 // until it is readable (data or EOF), with the descriptor's readiness and
 // without reading a byte (a MSG_PEEK): an idle one costs a goroutine and a
 // descriptor, not a child. And a readable connection that finds no child
